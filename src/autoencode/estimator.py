@@ -1,0 +1,440 @@
+"""``AutoencODE``: the scikit-learn style estimator (DESIGN 2.1).
+
+The model is the flow ``x_0 ↦ x_K`` of :mod:`autoencode.pmp` wrapped by an optional PCA
+alignment ``x ↦ (x − μ) V`` (``V`` the principal axes of the training data) and its
+inverse. With ``θ = 0`` the flow is the identity on active components and the bottleneck
+keeps the first ``k`` coordinates, so the aligned model is exactly ``k``-component PCA.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .data import validate_matrix
+from .errors import ConfigError, DataError, DivergenceWarning, ModelFileError
+from .fields import make_field
+from .io import atomic_write_bytes, atomic_write_text
+from .methods import make_method
+from .methods.base import metrics_of
+from .pmp import Flow, Problem
+from .profile import WidthProfile, default_widths
+from .progress import Progress
+from .solvers import get_solver
+from .validation import choice, integer, number
+
+__all__ = ["AutoencODE"]
+
+FORMAT = "autoencode-model"
+FORMAT_VERSION = 1
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_ESCAPE_SCALE = 1e-3  # perturbation that moves θ = 0 off the stationary PCA point
+# J finite but a millionfold above its start is a blow-up (tanh keeps states bounded, so
+# shooting at small λ grows J through |θ| without ever overflowing).
+_BLOW_UP = 1e6
+
+
+def _device(name) -> torch.device:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device {name!r} is not a torch device; use 'cpu' or 'cuda'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use device='cpu'")
+    if device.type == "cuda" and device.index is not None \
+            and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r} does not exist: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s)")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {name!r} is not supported; use 'cpu' or 'cuda'")
+    return device
+
+
+class AutoencODE(TransformerMixin, BaseEstimator):
+    """A width-varying NeurODE autoencoder trained as a mean-field optimal control problem.
+
+    Parameters
+    ----------
+    widths : width profile ``(d, ..., k, ..., d)``; ``None`` derives one from the data
+        dimension and ``latent_dim`` (halving down to ``k``).
+    latent_dim : ``k`` when ``widths`` is ``None`` (default: 8 if d >= 16, else d − 1).
+    steps_per_width : time steps each width lasts (an int or one per entry).
+    T : final time.
+    activation : ``tanh``, ``relu``, ``softplus`` or ``identity``.
+    field : ``layer`` (σ(Wx+b)) or ``two-layer`` (A σ(Wx+b), inner width ``inner_width``).
+    solver : ``euler`` (residual network), ``heun`` or ``rk4``.
+    method : ``emsa`` (default), ``adam``, ``sgd`` or ``shooting``; ``method_options``
+        are passed to the method (e.g. ``{"lr": 1e-2}`` for adam).
+    lam : Tikhonov weight λ in ``J = Σ ω_i |x_K − x_0|² + (λ/2) h Σ_j |θ_j|²``.
+    max_iter : training iterations (0 only initialises).
+    tol : stop when the PMP residual ``|∇_θ H|`` falls to ``tol`` (0: never).
+    init, init_scale : ``normal`` (entries ``~ N(0, init_scale²/fan_in)``) or ``zeros``.
+    pca_align : rotate centred data to its principal axes before the flow.
+    batch_size : mini-batch size for ``adam``/``sgd`` (``None``: full batch).
+    dtype, device, seed : numerics, placement and the seed of every random choice.
+    verbose : show progress (a bar on a terminal, log lines otherwise).
+    """
+
+    def __init__(self, widths=None, latent_dim=None, steps_per_width=4, T=4.0,
+                 activation="tanh", field="layer", inner_width=None, solver="euler",
+                 method="emsa", method_options=None, lam=1e-3, max_iter=300, tol=0.0,
+                 init="normal", init_scale=0.5, pca_align=True, batch_size=None,
+                 dtype="float32", device="cpu", seed=0, verbose=False):
+        self.widths = widths
+        self.latent_dim = latent_dim
+        self.steps_per_width = steps_per_width
+        self.T = T
+        self.activation = activation
+        self.field = field
+        self.inner_width = inner_width
+        self.solver = solver
+        self.method = method
+        self.method_options = method_options
+        self.lam = lam
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+        self.init_scale = init_scale
+        self.pca_align = pca_align
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- configuration
+    def _build(self, d: int):
+        """Validate every hyperparameter and build the flow and the method."""
+        if self.widths is None:
+            latent = (8 if d >= 16 else max(1, d - 1)) if self.latent_dim is None \
+                else integer(self.latent_dim, "latent_dim", 1)
+            widths = default_widths(d, latent)
+        else:
+            widths = self.widths
+        profile = WidthProfile.build(widths, self.steps_per_width, self.T)
+        if profile.d != d:
+            raise DataError(
+                f"data has {d} features but widths {profile.widths} start at {profile.d}; "
+                f"make the first and last width {d}"
+            )
+        number(self.lam, "lam", 0)
+        integer(self.max_iter, "max_iter", 0)
+        number(self.tol, "tol", 0)
+        choice(self.init, "init", ("normal", "zeros"))
+        number(self.init_scale, "init_scale", 0, low_open=True)
+        if not isinstance(self.pca_align, (bool, np.bool_)):
+            raise ConfigError(f"pca_align must be True or False, got {self.pca_align!r}")
+        integer(self.seed, "seed", 0)
+        self._dtype = _DTYPES[choice(self.dtype, "dtype", tuple(_DTYPES))]
+        self._device = _device(self.device)
+        flow = Flow(profile, make_field(self.field, self.activation, self.inner_width),
+                    get_solver(self.solver))
+        options = dict(self.method_options or {})
+        if self.batch_size is not None:
+            options["batch_size"] = integer(self.batch_size, "batch_size", 1)
+        if self.method in ("adam", "sgd"):
+            options.setdefault("seed", self.seed)
+        elif self.batch_size is not None:
+            raise ConfigError(f"batch_size is for the gradient methods adam and sgd, not "
+                              f"{self.method!r}; remove batch_size or choose method='adam'")
+        return flow, make_method(self.method, **options)
+
+    def _tensor(self, X) -> torch.Tensor:
+        return torch.as_tensor(X, dtype=self._dtype, device=self._device)
+
+    def _check_fitted(self):
+        if not hasattr(self, "theta_"):
+            raise ConfigError("this AutoencODE is not fitted yet; call fit(X) or load a model first")
+
+    def _input(self, X, width: int, what: str = "X") -> torch.Tensor:
+        X = validate_matrix(X, what)
+        if X.shape[1] != width:
+            raise DataError(f"{what} has {X.shape[1]} columns, expected {width} "
+                            f"(the model's {'latent' if what == 'Z' else 'data'} dimension)")
+        return self._tensor(X)
+
+    # ----------------------------------------------------------------- alignment
+    def _align(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean_) @ self.rotation_ if self.pca_align else x
+
+    def _unalign(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.rotation_.T + self.mean_ if self.pca_align else x
+
+    def _fit_alignment(self, X: np.ndarray, weights: np.ndarray):
+        if not self.pca_align:
+            return
+        mean = weights @ X
+        centred = (X - mean) * np.sqrt(weights)[:, None]
+        _, _, vt = np.linalg.svd(centred, full_matrices=True)
+        self.mean_ = self._tensor(mean)
+        self.rotation_ = self._tensor(np.ascontiguousarray(vt.T))
+
+    # ----------------------------------------------------------------- training
+    def fit(self, X, y=None, sample_weight=None, callback: Optional[Callable] = None):
+        """Train on the rows of ``X`` (the particles of μ_0); returns ``self``.
+
+        ``sample_weight`` gives the masses ω_i (normalised to sum 1). ``callback(iteration,
+        state, metrics)`` is called after every iteration; returning ``True`` stops training.
+        """
+        X = validate_matrix(X, "X")
+        flow, method = self._build(X.shape[1])
+        weights = self._weights(sample_weight, X.shape[0])
+        self.flow_ = flow
+        self.n_features_in_ = X.shape[1]
+        self.latent_dim_ = flow.profile.k
+        self._fit_alignment(X, weights)
+        x0 = self._align(self._tensor(X))
+        generator = torch.Generator().manual_seed(int(self.seed))
+        theta = flow.layout.initial(self.init, self.init_scale, generator, self._dtype, self._device)
+        if self.init == "zeros" and self.max_iter > 0:
+            theta = theta + flow.layout.initial("normal", _ESCAPE_SCALE, generator,
+                                                self._dtype, self._device)
+        self.theta_ = theta
+        self.history_ = []
+        self.status_ = "initialised"
+        if self.max_iter == 0:
+            return self
+        problem = Problem(flow, x0, self.lam, self._tensor(weights))
+        self._train(problem, method, callback)
+        return self
+
+    def _weights(self, sample_weight, n: int) -> np.ndarray:
+        if sample_weight is None:
+            return np.full(n, 1.0 / n)
+        w = validate_matrix(np.asarray(sample_weight, dtype=float).reshape(-1, 1),
+                            "sample_weight")[:, 0]
+        if w.shape[0] != n or (w < 0).any() or not w.sum() > 0:
+            raise DataError(f"sample_weight must be {n} non-negative numbers with a positive "
+                            f"sum, got shape {w.shape} with min {w.min():g} and sum {w.sum():g}")
+        return w / w.sum()
+
+    def _train(self, problem: Problem, method, callback):
+        start = time.perf_counter()
+        state = method.init(problem, self.theta_)
+        first = metrics_of(state)
+        self._record(0, first, start)
+        limit = _BLOW_UP * max(first["J"], 1e-12)
+        progress = Progress(self.max_iter, desc=method.name,
+                            mode="auto" if self.verbose else "quiet")
+        self.status_ = "max_iter"
+        try:
+            for iteration in range(1, self.max_iter + 1):
+                new_state, metrics = method.update(problem, state)
+                if not (math.isfinite(metrics["J"]) and math.isfinite(metrics["residual"])
+                        and metrics["J"] <= limit):
+                    self.status_ = "diverged"
+                    self.diverged_at_ = iteration
+                    warnings.warn(
+                        f"{method.name} diverged at iteration {iteration} (J = {metrics['J']:.4g}, "
+                        f"initially {first['J']:.4g}); "
+                        f"kept the controls of iteration {iteration - 1}. Try a larger lam or "
+                        f"method='emsa'", DivergenceWarning, stacklevel=3)
+                    break
+                state = new_state
+                self._record(iteration, metrics, start)
+                progress.update(iteration, metrics)
+                stop = callback is not None and callback(iteration, state, metrics)
+                if self.tol > 0 and metrics["residual"] <= self.tol:
+                    self.status_ = "converged"
+                    break
+                if stop:
+                    self.status_ = "stopped"
+                    break
+        finally:
+            progress.close()
+            self.theta_ = state["theta"]
+            self.state_ = state
+
+    def _record(self, iteration: int, metrics: dict, start: float):
+        self.history_.append({"iteration": iteration, **metrics,
+                              "seconds": time.perf_counter() - start})
+
+    # ----------------------------------------------------------------- inference
+    def transform(self, X) -> np.ndarray:
+        """Latent codes ``z = x_{j*+1}`` (the state after the last step of width k)."""
+        self._check_fitted()
+        x = self._align(self._input(X, self.n_features_in_))
+        z, _, _ = self.flow_.forward(self.theta_, x, stop=self.flow_.profile.bottleneck_step + 1)
+        return z.cpu().numpy()
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Decode latent codes: run the steps after the bottleneck and undo the alignment."""
+        self._check_fitted()
+        z = self._input(Z, self.latent_dim_, "Z")
+        x, _, _ = self.flow_.forward(self.theta_, z, start=self.flow_.profile.bottleneck_step + 1)
+        return self._unalign(x).cpu().numpy()
+
+    encode = transform
+    decode = inverse_transform
+
+    def reconstruct(self, X) -> np.ndarray:
+        """``x ↦ x_K`` in one pass (equal bitwise to ``decode(encode(X))``)."""
+        self._check_fitted()
+        x = self._align(self._input(X, self.n_features_in_))
+        j = self.flow_.profile.bottleneck_step + 1
+        z, _, _ = self.flow_.forward(self.theta_, x, stop=j)
+        x, _, _ = self.flow_.forward(self.theta_, z, start=j)
+        return self._unalign(x).cpu().numpy()
+
+    def score(self, X, y=None) -> float:
+        """Negative mean squared reconstruction error per component (higher is better)."""
+        X = validate_matrix(X, "X")
+        return -float(np.mean((self.reconstruct(X) - X) ** 2))
+
+    def _problem(self, X) -> Problem:
+        self._check_fitted()
+        x0 = self._align(self._input(X, self.n_features_in_))
+        return Problem(self.flow_, x0, self.lam)
+
+    def objective(self, X) -> float:
+        """``J(θ)`` on ``X`` with uniform weights."""
+        return self._problem(X).objective(self.theta_)[0]
+
+    def gradient(self, X) -> np.ndarray:
+        """``∇_θ J`` on ``X`` from the costate sweep, flat, in :meth:`get_controls` order."""
+        return self._problem(X).sweep(self.theta_).grad.cpu().numpy()
+
+    def trajectory(self, X) -> np.ndarray:
+        """States ``x_0..x_K`` (aligned coordinates), shape ``(K+1, N, d)``, zeros on
+        inactive components."""
+        problem = self._problem(X)
+        _, states, _ = self.flow_.forward(self.theta_, problem.x0, keep=True)
+        d = self.n_features_in_
+        out = torch.zeros((len(states), problem.x0.shape[0], d), dtype=self._dtype)
+        for j, state in enumerate(states):
+            out[j, :, :state.shape[1]] = state.cpu()
+        return out.numpy()
+
+    def get_controls(self) -> np.ndarray:
+        """Flat controls: for each step, ``W_j`` row-major then ``b_j`` (then ``A_j``)."""
+        self._check_fitted()
+        return self.theta_.cpu().numpy().copy()
+
+    def set_controls(self, flat) -> "AutoencODE":
+        """Replace the controls by a flat vector in :meth:`get_controls` order."""
+        self._check_fitted()
+        flat = np.asarray(flat)
+        size = self.flow_.layout.size
+        if flat.ndim != 1 or flat.shape[0] != size:
+            raise DataError(f"controls of shape {flat.shape} given, expected a flat vector of "
+                            f"{size} numbers (see get_controls())")
+        validate_matrix(flat.reshape(-1, 1), "controls")
+        self.theta_ = self._tensor(flat).clone()
+        return self
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path) -> None:
+        """Write ``<path>.safetensors`` (tensors) and ``<path>.json`` (everything else)."""
+        from safetensors.torch import save as save_tensors
+        self._check_fitted()
+        base = _base(path)
+        tensors = {"theta": self.theta_.detach().cpu().contiguous()}
+        if self.pca_align:
+            tensors["mean"] = self.mean_.cpu().contiguous()
+            tensors["rotation"] = self.rotation_.cpu().contiguous()
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": self.get_params(deep=False),
+                "n_features_in": self.n_features_in_, "status": self.status_,
+                "history": self.history_}
+        atomic_write_bytes(base.with_suffix(".safetensors"), save_tensors(tensors))
+        atomic_write_text(base.with_suffix(".json"), json.dumps(meta, indent=1, default=_jsonable))
+
+    @classmethod
+    def load(cls, path) -> "AutoencODE":
+        """Load a model written by :meth:`save`; never unpickles, validates everything."""
+        base = _base(path)
+        meta = _read_meta(base.with_suffix(".json"))
+        params = dict(meta["params"])
+        for key in ("widths", "steps_per_width"):  # JSON turned these tuples into lists
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
+        try:
+            model = cls(**params)
+            flow, _ = model._build(int(meta["n_features_in"]))
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"model file {base.with_suffix('.json')} holds invalid "
+                                 f"settings ({exc}); re-save the model") from None
+        tensors = _read_tensors(base.with_suffix(".safetensors"))
+        d = flow.profile.d
+        expected = {"theta": (flow.layout.size,)}
+        if model.pca_align:
+            expected.update(mean=(d,), rotation=(d, d))
+        got = {k: tuple(v.shape) for k, v in tensors.items()}
+        if got != expected:
+            raise ModelFileError(f"model tensors {got} do not match the settings in "
+                                 f"{base.with_suffix('.json')} (expected {expected}); the files "
+                                 f"are from different models or were modified")
+        if not all(torch.isfinite(v).all() for v in tensors.values()):
+            raise ModelFileError(f"model tensors in {base.with_suffix('.safetensors')} hold "
+                                 f"NaN or inf; the file is corrupt")
+        model.flow_, model.n_features_in_, model.latent_dim_ = flow, d, flow.profile.k
+        model.theta_ = model._tensor(tensors["theta"])
+        if model.pca_align:
+            model.mean_ = model._tensor(tensors["mean"])
+            model.rotation_ = model._tensor(tensors["rotation"])
+        model.history_ = meta.get("history", [])
+        model.status_ = meta.get("status", "loaded")
+        return model
+
+
+def _base(path) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
+
+
+def _jsonable(value):
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in model.json")
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} not found; pass the path given to save() "
+                             f"or a run directory's model.json") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc}") from None
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"model file {path} is not valid JSON ({exc.msg} at line "
+                             f"{exc.lineno}); it is truncated or not an autoencode model") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not an autoencode model (format field missing or "
+                             f"not {FORMAT!r}); pass a model.json written by AutoencODE.save")
+    if meta.get("version") != FORMAT_VERSION:
+        raise ModelFileError(f"model file {path} has format version {meta.get('version')!r}, "
+                             f"this autoencode reads version {FORMAT_VERSION}; re-save the model")
+    for key, kind in (("params", dict), ("n_features_in", int)):
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise ModelFileError(f"model file {path}: key {key!r} missing or not a "
+                                 f"{kind.__name__}; the file was modified")
+    if not isinstance(meta.get("history", []), list):
+        raise ModelFileError(f"model file {path}: 'history' is not a list; the file was modified")
+    return meta
+
+
+def _read_tensors(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"model tensors {path} not found; it is written next to "
+                             f"model.json by AutoencODE.save") from None
+    try:
+        return load_tensors(data)
+    except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
+        raise ModelFileError(f"model tensors {path} are truncated or not a safetensors file "
+                             f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None

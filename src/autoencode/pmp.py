@@ -1,0 +1,218 @@
+"""The mean-field Pontryagin sweep: forward states, backward costates, Hamiltonian gradients.
+
+For controls ``θ = (θ_0, ..., θ_{K-1})`` and particles ``x_0^i`` with weights ``ω_i``:
+
+    forward   x_{j+1}^i = Φ_j(x_j^i, θ_j)                       (explicit RK step + Π_j)
+    costate   p_K^i = −ω_i ∇ℓ(x_K^i, y^i),   p_j^i = (∂Φ_j/∂x)^T p_{j+1}^i
+    gradient  ∇_{θ_j} H_j = Σ_i (∂Φ_j/∂θ)^T p_{j+1}^i − λ h θ_j = −∇_{θ_j} J
+    residual  r = (Σ_j |∇_{θ_j} H_j|²)^{1/2}
+
+This module is the one place gradients come from: every training method, the estimator's
+``gradient`` and the analysis tools call :meth:`Problem.sweep`. Particle sums pass through
+``Problem.reduce`` so that a sharded (distributed) run all-reduces them and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dataclass_field
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .costs import SquaredError, tikhonov
+from .fields import Field
+from .profile import WidthProfile
+from .solvers import ExplicitRK
+
+__all__ = ["ControlLayout", "Flow", "Forward", "Problem", "Sweep"]
+
+
+class ControlLayout:
+    """Where each step's control tensors live in the flat control vector.
+
+    Order (DESIGN 2.1): for each step ``j`` in time order, ``W_j`` row-major, then ``b_j``
+    (then ``A_j`` for the two-layer field).
+    """
+
+    def __init__(self, profile: WidthProfile, field: Field):
+        self.specs = [field.specs(w_in, w_out)
+                      for w_in, w_out in zip(profile.input_widths, profile.step_widths)]
+        self.offsets = []
+        offset = 0
+        for step in self.specs:
+            self.offsets.append(offset)
+            offset += sum(_numel(shape) for shape, _ in step)
+        self.size = offset
+        self.step_sizes = [sum(_numel(shape) for shape, _ in step) for step in self.specs]
+
+    def split(self, flat: Tensor) -> list[tuple[Tensor, ...]]:
+        """Per-step tuples of views into ``flat`` (no copies)."""
+        out = []
+        for offset, step in zip(self.offsets, self.specs):
+            views = []
+            for shape, _ in step:
+                n = _numel(shape)
+                views.append(flat[offset:offset + n].view(shape))
+                offset += n
+            out.append(tuple(views))
+        return out
+
+    def initial(self, kind: str, scale: float, generator: torch.Generator,
+                dtype: torch.dtype, device) -> Tensor:
+        """``zeros``, or ``normal``: entries ``~ N(0, scale² / fan_in)``."""
+        flat = torch.zeros(self.size, dtype=dtype)
+        if kind == "normal":
+            for views, step in zip(self.split(flat), self.specs):
+                for view, (shape, fan_in) in zip(views, step):
+                    view.copy_(torch.randn(shape, generator=generator, dtype=dtype)
+                               * (scale / fan_in ** 0.5))
+        return flat.to(device)
+
+    def step_norms(self, flat: Tensor) -> Tensor:
+        """``|θ_j|`` for each step (shape ``(K,)``)."""
+        return torch.stack([flat[o:o + n].norm() for o, n in zip(self.offsets, self.step_sizes)])
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+@dataclass
+class Flow:
+    """The controlled dynamics: profile, field and time stepper on active blocks."""
+
+    profile: WidthProfile
+    field: Field
+    solver: ExplicitRK
+
+    def __post_init__(self):
+        self.layout = ControlLayout(self.profile, self.field)
+        self._out = self.profile.step_widths
+        self._in = self.profile.input_widths
+
+    def forward(self, theta: Tensor, x: Tensor, start: int = 0, stop: Optional[int] = None,
+                keep: bool = False):
+        """Run steps ``start..stop-1`` from ``x`` (active block of width ``w_{start-1}``).
+
+        Returns the final state, and with ``keep`` the lists of states ``x_start..x_stop``
+        and per-step caches for :meth:`costate`.
+        """
+        stop = self.profile.K if stop is None else stop
+        params = self.layout.split(theta)
+        h = self.profile.h
+        states, caches = [x], []
+        for j in range(start, stop):
+            x, cache = self.solver.step(self.field, params[j], x, self._out[j], h)
+            if keep:
+                states.append(x)
+                caches.append(cache)
+        return x, states, caches
+
+    def costate(self, theta: Tensor, caches: Sequence, p_final: Tensor,
+                keep: bool = False):
+        """Backward sweep from ``p_K``: returns ``g = Σ_i (∂Φ/∂θ)^T p_{j+1}^i`` (flat,
+        unreduced), ``p_0``, and with ``keep`` all costates ``p_0..p_K``."""
+        params = self.layout.split(theta)
+        grad = torch.empty_like(theta)
+        grad_views = self.layout.split(grad)
+        h = self.profile.h
+        p = p_final
+        costates = [p]
+        for j in reversed(range(len(caches))):
+            p, g = self.solver.reverse(self.field, params[j], caches[j], p, self._in[j], h)
+            for view, value in zip(grad_views[j], g):
+                view.copy_(value)
+            if keep:
+                costates.append(p)
+        costates.reverse()
+        return grad, p, costates
+
+
+@dataclass
+class Forward:
+    """A forward pass at ``theta``: objective and the tape for the costate pass."""
+
+    theta: Tensor
+    J: float
+    mse: float
+    states: list
+    caches: list
+    terminal_grad: Optional[Tensor]  # ∇_x ℓ(x_K^i, y^i), unweighted
+
+
+@dataclass
+class Sweep:
+    """Result of one forward + costate pass at controls ``theta``."""
+
+    theta: Tensor
+    J: float
+    mse: float
+    grad: Tensor          # ∇_θ J = −∇_θ H (flat)
+    residual: float       # |∇_θ H|
+    states: list = dataclass_field(default_factory=list)
+    costates: list = dataclass_field(default_factory=list)
+
+
+def _identity(t: Tensor) -> Tensor:
+    return t
+
+
+class Problem:
+    """A mean-field optimal control problem: dynamics, data measure, cost and λ.
+
+    ``x0`` holds the particles (rows), ``weights`` their masses ``ω_i`` (summing to 1
+    over *all* shards), ``target`` the supervised targets (``None``: reconstruction).
+    ``reduce`` sums a tensor over shards (identity in a single process).
+    """
+
+    def __init__(self, flow: Flow, x0: Tensor, lam: float, weights: Optional[Tensor] = None,
+                 target: Optional[Tensor] = None, cost=None,
+                 reduce: Callable[[Tensor], Tensor] = _identity):
+        self.flow, self.x0, self.lam = flow, x0, float(lam)
+        self.weights = (torch.full((x0.shape[0],), 1.0 / x0.shape[0], dtype=x0.dtype,
+                                   device=x0.device) if weights is None else weights)
+        self.target = x0 if target is None else target
+        self.cost = SquaredError() if cost is None else cost
+        self.reduce = reduce
+
+    @property
+    def h(self) -> float:
+        return self.flow.profile.h
+
+    def subset(self, index: Tensor) -> "Problem":
+        """The problem on particles ``index`` with weights renormalised (a mini-batch)."""
+        w = self.weights[index]
+        return Problem(self.flow, self.x0[index], self.lam, w / w.sum(),
+                       None if self.target is self.x0 else self.target[index],
+                       self.cost, self.reduce)
+
+    def forward(self, theta: Tensor, keep: bool = True) -> "Forward":
+        """Forward pass: ``J``, ``mse``, and with ``keep`` what :meth:`backward` needs."""
+        xK, states, caches = self.flow.forward(theta, self.x0, keep=keep)
+        values, dl = self.cost(xK, self.target)
+        terminal = float(self.reduce(self.weights.dot(values).reshape(1))[0])
+        reg, _ = tikhonov(theta, self.lam, self.h)
+        return Forward(theta, terminal + float(reg), terminal / self.flow.profile.d,
+                       states, caches, dl if keep else None)
+
+    def backward(self, forward: "Forward", keep: bool = False) -> Sweep:
+        """Costate pass after :meth:`forward`: ``∇_θ J`` and the PMP residual."""
+        p_final = forward.terminal_grad * (-self.weights)[:, None]
+        g, _, costates = self.flow.costate(forward.theta, forward.caches, p_final, keep=keep)
+        _, reg_grad = tikhonov(forward.theta, self.lam, self.h)
+        grad = reg_grad - self.reduce(g)
+        return Sweep(theta=forward.theta, J=forward.J, mse=forward.mse, grad=grad, residual=float(grad.norm()),
+                     states=forward.states if keep else [], costates=costates if keep else [])
+
+    def sweep(self, theta: Tensor, keep: bool = False) -> Sweep:
+        """Forward states, costates and ``∇_θ J``; with ``keep`` all states and costates."""
+        return self.backward(self.forward(theta), keep=keep)
+
+    def objective(self, theta: Tensor) -> tuple[float, float]:
+        """``(J, mse)`` from a forward pass only."""
+        forward = self.forward(theta, keep=False)
+        return forward.J, forward.mse
