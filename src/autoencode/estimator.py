@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .checkpoint import Checkpoint, data_fingerprint
 from .data import validate_matrix
 from .errors import ConfigError, DataError, DivergenceWarning, ModelFileError
 from .fields import make_field
@@ -178,11 +179,15 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         self.rotation_ = self._tensor(np.ascontiguousarray(vt.T))
 
     # ----------------------------------------------------------------- training
-    def fit(self, X, y=None, sample_weight=None, callback: Optional[Callable] = None):
+    def fit(self, X, y=None, sample_weight=None, callback: Optional[Callable] = None,
+            resume: Optional[Checkpoint] = None):
         """Train on the rows of ``X`` (the particles of μ_0); returns ``self``.
 
         ``sample_weight`` gives the masses ω_i (normalised to sum 1). ``callback(iteration,
         state, metrics)`` is called after every iteration; returning ``True`` stops training.
+        ``resume`` continues from a :class:`~autoencode.checkpoint.Checkpoint` made by
+        :meth:`checkpoint` on the same data and settings, up to ``max_iter`` iterations in
+        total, reaching the same result as an uninterrupted run.
         """
         X = validate_matrix(X, "X")
         flow, method = self._build(X.shape[1])
@@ -190,21 +195,34 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         self.flow_ = flow
         self.n_features_in_ = X.shape[1]
         self.latent_dim_ = flow.profile.k
-        self._fit_alignment(X, weights)
-        x0 = self._align(self._tensor(X))
-        generator = torch.Generator().manual_seed(int(self.seed))
-        theta = flow.layout.initial(self.init, self.init_scale, generator, self._dtype, self._device)
-        if self.init == "zeros" and self.max_iter > 0:
-            theta = theta + flow.layout.initial("normal", _ESCAPE_SCALE, generator,
-                                                self._dtype, self._device)
-        self.theta_ = theta
+        self.fingerprint_ = data_fingerprint(np.concatenate([X, weights[:, None]], axis=1))
         self.history_ = []
         self.status_ = "initialised"
+        if resume is not None:
+            resume.check_compatible(self.get_params(deep=False), self.fingerprint_)
+            if self.pca_align:
+                self.mean_, self.rotation_ = self._tensor(resume.mean), self._tensor(resume.rotation)
+            self.theta_ = self._tensor(resume.state["theta"])
+        else:
+            self._fit_alignment(X, weights)
+            generator = torch.Generator().manual_seed(int(self.seed))
+            theta = flow.layout.initial(self.init, self.init_scale, generator, self._dtype,
+                                        self._device)
+            if self.init == "zeros" and self.max_iter > 0:
+                theta = theta + flow.layout.initial("normal", _ESCAPE_SCALE, generator,
+                                                    self._dtype, self._device)
+            self.theta_ = theta
         if self.max_iter == 0:
             return self
-        problem = Problem(flow, x0, self.lam, self._tensor(weights))
-        self._train(problem, method, callback)
+        problem = Problem(flow, self._align(self._tensor(X)), self.lam, self._tensor(weights))
+        self._train(problem, method, callback, resume)
         return self
+
+    def checkpoint(self, iteration: int, state: dict) -> Checkpoint:
+        """The training state after ``iteration`` (for ``callback``), ready to save."""
+        return Checkpoint(iteration, state, list(self.history_), self.get_params(deep=False),
+                          self.fingerprint_, getattr(self, "mean_", None),
+                          getattr(self, "rotation_", None))
 
     def _weights(self, sample_weight, n: int) -> np.ndarray:
         if sample_weight is None:
@@ -216,17 +234,26 @@ class AutoencODE(TransformerMixin, BaseEstimator):
                             f"sum, got shape {w.shape} with min {w.min():g} and sum {w.sum():g}")
         return w / w.sum()
 
-    def _train(self, problem: Problem, method, callback):
-        start = time.perf_counter()
-        state = method.init(problem, self.theta_)
-        first = metrics_of(state)
-        self._record(0, first, start)
+    def _train(self, problem: Problem, method, callback, resume):
+        if resume is None:
+            start = time.perf_counter()
+            state = method.init(problem, self.theta_)
+            self._record(0, metrics_of(state), start)
+            begin = 1
+        else:
+            self.history_ = [dict(row) for row in resume.history]
+            start = time.perf_counter() - (self.history_[-1]["seconds"] if self.history_ else 0.0)
+            state = {k: v.to(self._device) if v.is_floating_point() else v
+                     for k, v in resume.state.items()}
+            begin = resume.iteration + 1
+        first = self.history_[0]
         limit = _BLOW_UP * max(first["J"], 1e-12)
         progress = Progress(self.max_iter, desc=method.name,
                             mode="auto" if self.verbose else "quiet")
         self.status_ = "max_iter"
         try:
-            for iteration in range(1, self.max_iter + 1):
+            progress.update(begin - 1, self.history_[-1])
+            for iteration in range(begin, self.max_iter + 1):
                 new_state, metrics = method.update(problem, state)
                 if not (math.isfinite(metrics["J"]) and math.isfinite(metrics["residual"])
                         and metrics["J"] <= limit):
