@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .checkpoint import Checkpoint, data_fingerprint
 from .data import validate_matrix
+from .distributed import current_shard
 from .errors import ConfigError, DataError, DivergenceWarning, ModelFileError
 from .fields import make_field
 from .io import atomic_write_bytes, atomic_write_text
@@ -214,9 +215,20 @@ class AutoencODE(TransformerMixin, BaseEstimator):
             self.theta_ = theta
         if self.max_iter == 0:
             return self
-        problem = Problem(flow, self._align(self._tensor(X)), self.lam, self._tensor(weights))
-        self._train(problem, method, callback, resume)
+        self._train(self._training_problem(X, weights), method, callback, resume)
         return self
+
+    def _training_problem(self, X: np.ndarray, weights: np.ndarray) -> Problem:
+        """The problem on this process's particles: all of them, or its shard of them when
+        a ``torch.distributed`` group is active (sums are then all-reduced)."""
+        shard = current_shard(X.shape[0])
+        if shard is None:
+            return Problem(self.flow_, self._align(self._tensor(X)), self.lam,
+                           self._tensor(weights))
+        rows = slice(shard.start, shard.stop)
+        return Problem(self.flow_, self._align(self._tensor(X[rows])), self.lam,
+                       self._tensor(weights[rows]), reduce=shard.reduce,
+                       shard=(shard.start, shard.total))
 
     def checkpoint(self, iteration: int, state: dict) -> Checkpoint:
         """The training state after ``iteration`` (for ``callback``), ready to save."""

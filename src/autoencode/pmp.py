@@ -166,29 +166,35 @@ class Problem:
 
     ``x0`` holds the particles (rows), ``weights`` their masses ``ω_i`` (summing to 1
     over *all* shards), ``target`` the supervised targets (``None``: reconstruction).
-    ``reduce`` sums a tensor over shards (identity in a single process).
+    ``reduce`` sums a tensor over shards (identity in a single process); ``shard =
+    (start, total)`` says which rows of the whole data set ``x0`` holds.
     """
 
     def __init__(self, flow: Flow, x0: Tensor, lam: float, weights: Optional[Tensor] = None,
                  target: Optional[Tensor] = None, cost=None,
-                 reduce: Callable[[Tensor], Tensor] = _identity):
+                 reduce: Callable[[Tensor], Tensor] = _identity, shard=None):
         self.flow, self.x0, self.lam = flow, x0, float(lam)
         self.weights = (torch.full((x0.shape[0],), 1.0 / x0.shape[0], dtype=x0.dtype,
                                    device=x0.device) if weights is None else weights)
         self.target = x0 if target is None else target
         self.cost = SquaredError() if cost is None else cost
         self.reduce = reduce
+        self.shard = (0, x0.shape[0]) if shard is None else shard
 
     @property
     def h(self) -> float:
         return self.flow.profile.h
 
     def subset(self, index: Tensor) -> "Problem":
-        """The problem on particles ``index`` with weights renormalised (a mini-batch)."""
-        w = self.weights[index]
-        return Problem(self.flow, self.x0[index], self.lam, w / w.sum(),
-                       None if self.target is self.x0 else self.target[index],
-                       self.cost, self.reduce)
+        """The problem on global particle numbers ``index`` (those in this shard), with
+        weights renormalised over all shards: a mini-batch of the empirical measure."""
+        start, total = self.shard
+        local = index[(index >= start) & (index < start + self.x0.shape[0])] - start
+        w = self.weights[local]
+        w = w / self.reduce(w.sum().reshape(1))[0]
+        return Problem(self.flow, self.x0[local], self.lam, w,
+                       None if self.target is self.x0 else self.target[local],
+                       self.cost, self.reduce, shard=(0, len(index)))
 
     def forward(self, theta: Tensor, keep: bool = True) -> "Forward":
         """Forward pass: ``J``, ``mse``, and with ``keep`` what :meth:`backward` needs."""

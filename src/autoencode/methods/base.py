@@ -57,7 +57,7 @@ def mini_batch(problem: Problem, state: dict, batch_size):
     The sampler's generator state travels in ``state["rng"]`` so that checkpoints resume
     the same sequence of batches.
     """
-    n = problem.x0.shape[0]
+    n = problem.shard[1]  # particles over all shards
     if batch_size is None or batch_size >= n:
         return problem, 1.0
     generator = torch.Generator()
