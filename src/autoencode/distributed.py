@@ -25,7 +25,7 @@ import torch.distributed as dist
 
 from .errors import ConfigError
 
-__all__ = ["Shard", "active", "current_shard", "init_from_env", "fit", "timeout"]
+__all__ = ["Shard", "active", "is_writer", "current_shard", "init_from_env", "fit", "timeout"]
 
 
 def timeout() -> timedelta:
@@ -37,6 +37,11 @@ def timeout() -> timedelta:
 def active() -> bool:
     """Whether a process group with more than one rank is running."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def is_writer() -> bool:
+    """Whether this process writes files: rank 0, or the only process."""
+    return not active() or dist.get_rank() == 0
 
 
 def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .checkpoint import Checkpoint, data_fingerprint
+from .checkpoint import Checkpoint, data_fingerprint, save_checkpoint
 from .data import validate_matrix
-from .distributed import current_shard
+from .distributed import current_shard, is_writer
 from .errors import ConfigError, DataError, DivergenceWarning, ModelFileError
 from .fields import make_field
 from .io import atomic_write_bytes, atomic_write_text
@@ -50,7 +50,7 @@ def _device(name) -> torch.device:
     except (RuntimeError, TypeError):
         raise ConfigError(f"device {name!r} is not a torch device; use 'cpu' or 'cuda'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use device='cpu'")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use the cpu device")
     if device.type == "cuda" and device.index is not None \
             and device.index >= torch.cuda.device_count():
         raise ConfigError(f"device {name!r} does not exist: this machine has "
@@ -181,15 +181,22 @@ class AutoencODE(TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- training
     def fit(self, X, y=None, sample_weight=None, callback: Optional[Callable] = None,
-            resume: Optional[Checkpoint] = None):
+            resume: Optional[Checkpoint] = None, checkpoint_path=None,
+            checkpoint_every: int = 0):
         """Train on the rows of ``X`` (the particles of μ_0); returns ``self``.
 
         ``sample_weight`` gives the masses ω_i (normalised to sum 1). ``callback(iteration,
         state, metrics)`` is called after every iteration; returning ``True`` stops training.
-        ``resume`` continues from a :class:`~autoencode.checkpoint.Checkpoint` made by
-        :meth:`checkpoint` on the same data and settings, up to ``max_iter`` iterations in
-        total, reaching the same result as an uninterrupted run.
+        With ``checkpoint_every = n > 0`` the full training state is written atomically to
+        ``checkpoint_path`` every ``n`` iterations and at the end (by rank 0 only when
+        distributed). ``resume`` continues from such a
+        :class:`~autoencode.checkpoint.Checkpoint` on the same data and settings, up to
+        ``max_iter`` iterations in total, reaching the same result as an uninterrupted run.
         """
+        checkpoint_every = integer(checkpoint_every, "checkpoint_every", 0)
+        if checkpoint_every and checkpoint_path is None:
+            raise ConfigError("checkpoint_every needs a checkpoint_path to write to")
+        self._checkpointing = (Path(checkpoint_path), checkpoint_every) if checkpoint_every else None
         X = validate_matrix(X, "X")
         flow, method = self._build(X.shape[1])
         weights = self._weights(sample_weight, X.shape[0])
@@ -236,6 +243,13 @@ class AutoencODE(TransformerMixin, BaseEstimator):
                           self.fingerprint_, getattr(self, "mean_", None),
                           getattr(self, "rotation_", None))
 
+    def _save_checkpoint(self, iteration: int, state: dict, final: bool = False) -> None:
+        if self._checkpointing is None or not is_writer():
+            return
+        path, every = self._checkpointing
+        if final or iteration % every == 0:
+            save_checkpoint(path, self.checkpoint(iteration, state))
+
     def _weights(self, sample_weight, n: int) -> np.ndarray:
         if sample_weight is None:
             return np.full(n, 1.0 / n)
@@ -280,6 +294,7 @@ class AutoencODE(TransformerMixin, BaseEstimator):
                 state = new_state
                 self._record(iteration, metrics, start)
                 progress.update(iteration, metrics)
+                self._save_checkpoint(iteration, state, final=iteration == self.max_iter)
                 stop = callback is not None and callback(iteration, state, metrics)
                 if self.tol > 0 and metrics["residual"] <= self.tol:
                     self.status_ = "converged"
@@ -291,6 +306,8 @@ class AutoencODE(TransformerMixin, BaseEstimator):
             progress.close()
             self.theta_ = state["theta"]
             self.state_ = state
+        if self.status_ != "max_iter":  # stopped early: the end state is worth keeping too
+            self._save_checkpoint(int(self.history_[-1]["iteration"]), state, final=True)
 
     def _record(self, iteration: int, metrics: dict, start: float):
         self.history_.append({"iteration": iteration, **metrics,
@@ -420,6 +437,8 @@ class AutoencODE(TransformerMixin, BaseEstimator):
             model.rotation_ = model._tensor(tensors["rotation"])
         model.history_ = meta.get("history", [])
         model.status_ = meta.get("status", "loaded")
+        if model.status_ == "diverged" and model.history_:
+            model.diverged_at_ = model.history_[-1].get("iteration", 0) + 1
         return model
 
 
