@@ -60,6 +60,7 @@ import numpy as np
 from .errors import ConfigError, DataError
 
 __all__ = [
+    "is_memory_mapped",
     "BUILTIN",
     "SCALINGS",
     "Dataset",
@@ -155,6 +156,16 @@ def _check_dtype(dtype: np.dtype, what: str) -> None:
     else:
         fix = "convert it to a numeric array, e.g. X.astype(float)"
     raise DataError(f"{what} has dtype {dtype}; expected real numbers (float, int or bool); {fix}")
+
+
+def is_memory_mapped(X) -> bool:
+    """Whether ``X`` is (a view of) a memory-mapped array, i.e. its rows live on disk."""
+    import mmap
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
 
 
 def validate_matrix(X, what: str = "X", *, min_rows: int = 1) -> np.ndarray:

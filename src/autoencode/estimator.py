@@ -20,14 +20,14 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .checkpoint import Checkpoint, data_fingerprint, save_checkpoint
-from .data import validate_matrix
+from .data import is_memory_mapped, validate_matrix
 from .distributed import current_shard, is_writer
 from .errors import ConfigError, DataError, DivergenceWarning, ModelFileError
 from .fields import make_field
 from .io import atomic_write_bytes, atomic_write_text
 from .methods import make_method
 from .methods.base import metrics_of
-from .pmp import Flow, Problem
+from .pmp import Flow, Problem, StreamedProblem
 from .profile import WidthProfile, default_widths
 from .progress import Progress
 from .solvers import get_solver
@@ -42,6 +42,8 @@ _ESCAPE_SCALE = 1e-3  # perturbation that moves θ = 0 off the stationary PCA po
 # J finite but a millionfold above its start is a blow-up (tanh keeps states bounded, so
 # shooting at small λ grows J through |θ| without ever overflowing).
 _BLOW_UP = 1e6
+_CHUNK_ELEMENTS = 1 << 22  # rows read at a time from (possibly memory-mapped) data
+_EVAL_ROWS = 2048  # fixed evaluation subset that tracks J when streaming mini-batches
 
 
 def _device(name) -> torch.device:
@@ -171,13 +173,20 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         return x @ self.rotation_.T + self.mean_ if self.pca_align else x
 
     def _fit_alignment(self, X: np.ndarray, weights: np.ndarray):
+        """Weighted mean and principal axes (eigenvectors of the covariance, by decreasing
+        variance), accumulated in row chunks so that memory-mapped data stay on disk."""
         if not self.pca_align:
             return
-        mean = weights @ X
-        centred = (X - mean) * np.sqrt(weights)[:, None]
-        _, _, vt = np.linalg.svd(centred, full_matrices=True)
+        d = X.shape[1]
+        chunk = max(1, _CHUNK_ELEMENTS // d)
+        mean = sum(weights[i:i + chunk] @ X[i:i + chunk] for i in range(0, len(X), chunk))
+        cov = np.zeros((d, d))
+        for i in range(0, len(X), chunk):
+            centred = X[i:i + chunk] - mean
+            cov += centred.T @ (centred * weights[i:i + chunk, None])
+        _, vectors = np.linalg.eigh(cov)
         self.mean_ = self._tensor(mean)
-        self.rotation_ = self._tensor(np.ascontiguousarray(vt.T))
+        self.rotation_ = self._tensor(np.ascontiguousarray(vectors[:, ::-1]))
 
     # ----------------------------------------------------------------- training
     def fit(self, X, y=None, sample_weight=None, callback: Optional[Callable] = None,
@@ -222,13 +231,35 @@ class AutoencODE(TransformerMixin, BaseEstimator):
             self.theta_ = theta
         if self.max_iter == 0:
             return self
-        self._train(self._training_problem(X, weights), method, callback, resume)
+        problem = self._training_problem(X, weights)
+        self._evaluation = None
+        if isinstance(problem, StreamedProblem):
+            if sample_weight is not None:
+                raise ConfigError("sample_weight is not supported when streaming memory-mapped "
+                                  "data by mini-batches; load the data into memory instead")
+            rows = np.sort(np.random.default_rng(self.seed).permutation(len(X))[:_EVAL_ROWS])
+            self._evaluation = Problem(flow, self._align(self._tensor(X[rows])), self.lam)
+        self._train(problem, method, callback, resume)
         return self
+
+    def _monitored(self, metrics: dict, state: dict) -> dict:
+        """Streaming: J and MSE on the fixed evaluation subset instead of the last batch."""
+        if self._evaluation is None:
+            return metrics
+        J, mse = self._evaluation.objective(state["theta"])
+        return dict(metrics, J=J, mse=mse)
 
     def _training_problem(self, X: np.ndarray, weights: np.ndarray) -> Problem:
         """The problem on this process's particles: all of them, or its shard of them when
-        a ``torch.distributed`` group is active (sums are then all-reduced)."""
+        a ``torch.distributed`` group is active (sums are then all-reduced). Memory-mapped
+        data trained by mini-batches stay on disk: rows are read a batch at a time."""
         shard = current_shard(X.shape[0])
+        if self.batch_size is not None and is_memory_mapped(X):
+            start, stop = (0, len(X)) if shard is None else (shard.start, shard.stop)
+            return StreamedProblem(self.flow_, X[start:stop], self.lam,
+                                   lambda rows: self._align(self._tensor(rows)),
+                                   reduce=None if shard is None else shard.reduce,
+                                   shard=(start, len(X)))
         if shard is None:
             return Problem(self.flow_, self._align(self._tensor(X)), self.lam,
                            self._tensor(weights))
@@ -264,7 +295,7 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         if resume is None:
             start = time.perf_counter()
             state = method.init(problem, self.theta_)
-            self._record(0, metrics_of(state), start)
+            self._record(0, self._monitored(metrics_of(state), state), start)
             begin = 1
         else:
             self.history_ = [dict(row) for row in resume.history]
@@ -281,6 +312,7 @@ class AutoencODE(TransformerMixin, BaseEstimator):
             progress.update(begin - 1, self.history_[-1])
             for iteration in range(begin, self.max_iter + 1):
                 new_state, metrics = method.update(problem, state)
+                metrics = self._monitored(metrics, new_state)
                 if not (math.isfinite(metrics["J"]) and math.isfinite(metrics["residual"])
                         and metrics["J"] <= limit):
                     self.status_ = "diverged"

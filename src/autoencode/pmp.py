@@ -25,7 +25,7 @@ from .fields import Field
 from .profile import WidthProfile
 from .solvers import ExplicitRK
 
-__all__ = ["ControlLayout", "Flow", "Forward", "Problem", "Sweep"]
+__all__ = ["ControlLayout", "Flow", "Forward", "Problem", "StreamedProblem", "Sweep"]
 
 
 class ControlLayout:
@@ -172,13 +172,13 @@ class Problem:
 
     def __init__(self, flow: Flow, x0: Tensor, lam: float, weights: Optional[Tensor] = None,
                  target: Optional[Tensor] = None, cost=None,
-                 reduce: Callable[[Tensor], Tensor] = _identity, shard=None):
+                 reduce: Optional[Callable[[Tensor], Tensor]] = None, shard=None):
         self.flow, self.x0, self.lam = flow, x0, float(lam)
         self.weights = (torch.full((x0.shape[0],), 1.0 / x0.shape[0], dtype=x0.dtype,
                                    device=x0.device) if weights is None else weights)
         self.target = x0 if target is None else target
         self.cost = SquaredError() if cost is None else cost
-        self.reduce = reduce
+        self.reduce = _identity if reduce is None else reduce
         self.shard = (0, x0.shape[0]) if shard is None else shard
 
     @property
@@ -188,6 +188,7 @@ class Problem:
     def subset(self, index: Tensor) -> "Problem":
         """The problem on global particle numbers ``index`` (those in this shard), with
         weights renormalised over all shards: a mini-batch of the empirical measure."""
+        index = index.to(self.x0.device)
         start, total = self.shard
         local = index[(index >= start) & (index < start + self.x0.shape[0])] - start
         w = self.weights[local]
@@ -222,3 +223,28 @@ class Problem:
         """``(J, mse)`` from a forward pass only."""
         forward = self.forward(theta, keep=False)
         return forward.J, forward.mse
+
+
+class StreamedProblem:
+    """A problem whose particles stay on disk (a memory-mapped array, rows ``shard[0]..``
+    of ``shard[1]``) and are read one mini-batch at a time: stochastic approximation of
+    μ_0 for data larger than memory. ``load`` turns rows into aligned tensors."""
+
+    def __init__(self, flow: Flow, rows, lam: float, load: Callable, reduce=None, shard=None):
+        self.flow, self.rows, self.lam, self.load = flow, rows, float(lam), load
+        self.reduce = _identity if reduce is None else reduce
+        self.shard = (0, len(rows)) if shard is None else shard
+
+    @property
+    def h(self) -> float:
+        return self.flow.profile.h
+
+    def subset(self, index: Tensor) -> Problem:
+        """The in-memory problem on global particle numbers ``index`` held by this shard."""
+        start, _ = self.shard
+        index = index.cpu()
+        local = index[(index >= start) & (index < start + len(self.rows))] - start
+        local = torch.sort(local).values.numpy()  # sequential reads from disk
+        x = self.load(self.rows[local])
+        weights = torch.full((len(local),), 1.0 / len(index), dtype=x.dtype, device=x.device)
+        return Problem(self.flow, x, self.lam, weights, reduce=self.reduce, shard=(0, len(index)))

@@ -64,7 +64,7 @@ def mini_batch(problem: Problem, state: dict, batch_size):
     generator.set_state(state["rng"])
     index = torch.randperm(n, generator=generator)[:batch_size]
     state["rng"] = generator.get_state()
-    return problem.subset(index.to(problem.x0.device)), batch_size / n
+    return problem.subset(index), batch_size / n
 
 
 class Method:
