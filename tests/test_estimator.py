@@ -222,3 +222,12 @@ def test_foreign_files_and_pickles_are_refused(fitted, tmp_path):
     assert not marker.exists()
     with pytest.raises(ModelFileError, match="not found"):
         AutoencODE.load(tmp_path / "missing")
+
+
+def test_recompute_option_gives_identical_training(digits):
+    kw = dict(widths=WIDTHS, steps_per_width=2, max_iter=4, dtype="float64")
+    plain = AutoencODE(**kw).fit(digits[:100])
+    lean = AutoencODE(recompute=True, **kw).fit(digits[:100])
+    assert np.array_equal(plain.get_controls(), lean.get_controls())
+    with pytest.raises(ConfigError, match="recompute must be True or False"):
+        AutoencODE(recompute="yes", **kw).fit(digits[:100])

@@ -82,7 +82,11 @@ class AutoencODE(TransformerMixin, BaseEstimator):
     tol : stop when the PMP residual ``|∇_θ H|`` falls to ``tol`` (0: never).
     init, init_scale : ``normal`` (entries ``~ N(0, init_scale²/fan_in)``) or ``zeros``.
     pca_align : rotate centred data to its principal axes before the flow.
-    batch_size : mini-batch size for ``adam``/``sgd`` (``None``: full batch).
+    batch_size : mini-batch size for ``adam``/``sgd`` (``None``: full batch). With a
+        memory-mapped ``X`` (e.g. ``np.load(path, mmap_mode="r")``) the rows stay on disk
+        and are read a batch at a time; J is then tracked on a fixed subset of 2048 rows.
+    recompute : trade compute for memory: store every ⌈√K⌉-th state in the forward pass
+        and recompute the others in the costate pass (same results, bitwise).
     dtype, device, seed : numerics, placement and the seed of every random choice.
     verbose : show progress (a bar on a terminal, log lines otherwise).
     """
@@ -91,7 +95,7 @@ class AutoencODE(TransformerMixin, BaseEstimator):
                  activation="tanh", field="layer", inner_width=None, solver="euler",
                  method="emsa", method_options=None, lam=1e-3, max_iter=300, tol=0.0,
                  init="normal", init_scale=0.5, pca_align=True, batch_size=None,
-                 dtype="float32", device="cpu", seed=0, verbose=False):
+                 recompute=False, dtype="float32", device="cpu", seed=0, verbose=False):
         self.widths = widths
         self.latent_dim = latent_dim
         self.steps_per_width = steps_per_width
@@ -109,6 +113,7 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         self.init_scale = init_scale
         self.pca_align = pca_align
         self.batch_size = batch_size
+        self.recompute = recompute
         self.dtype = dtype
         self.device = device
         self.seed = seed
@@ -134,8 +139,9 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         number(self.tol, "tol", 0)
         choice(self.init, "init", ("normal", "zeros"))
         number(self.init_scale, "init_scale", 0, low_open=True)
-        if not isinstance(self.pca_align, (bool, np.bool_)):
-            raise ConfigError(f"pca_align must be True or False, got {self.pca_align!r}")
+        for name in ("pca_align", "recompute"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         integer(self.seed, "seed", 0)
         self._dtype = _DTYPES[choice(self.dtype, "dtype", tuple(_DTYPES))]
         self._device = _device(self.device)
@@ -254,19 +260,15 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         a ``torch.distributed`` group is active (sums are then all-reduced). Memory-mapped
         data trained by mini-batches stay on disk: rows are read a batch at a time."""
         shard = current_shard(X.shape[0])
+        segment = math.ceil(math.sqrt(self.flow_.profile.K)) if self.recompute else None
+        start, stop = (0, len(X)) if shard is None else (shard.start, shard.stop)
+        common = dict(reduce=None if shard is None else shard.reduce, shard=(start, len(X)),
+                      segment=segment)
         if self.batch_size is not None and is_memory_mapped(X):
-            start, stop = (0, len(X)) if shard is None else (shard.start, shard.stop)
             return StreamedProblem(self.flow_, X[start:stop], self.lam,
-                                   lambda rows: self._align(self._tensor(rows)),
-                                   reduce=None if shard is None else shard.reduce,
-                                   shard=(start, len(X)))
-        if shard is None:
-            return Problem(self.flow_, self._align(self._tensor(X)), self.lam,
-                           self._tensor(weights))
-        rows = slice(shard.start, shard.stop)
-        return Problem(self.flow_, self._align(self._tensor(X[rows])), self.lam,
-                       self._tensor(weights[rows]), reduce=shard.reduce,
-                       shard=(shard.start, shard.total))
+                                   lambda rows: self._align(self._tensor(rows)), **common)
+        return Problem(self.flow_, self._align(self._tensor(X[start:stop])), self.lam,
+                       self._tensor(weights[start:stop]), **common)
 
     def checkpoint(self, iteration: int, state: dict) -> Checkpoint:
         """The training state after ``iteration`` (for ``callback``), ready to save."""

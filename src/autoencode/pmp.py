@@ -113,17 +113,18 @@ class Flow:
         return x, states, caches
 
     def costate(self, theta: Tensor, caches: Sequence, p_final: Tensor,
-                keep: bool = False):
-        """Backward sweep from ``p_K``: returns ``g = Σ_i (∂Φ/∂θ)^T p_{j+1}^i`` (flat,
-        unreduced), ``p_0``, and with ``keep`` all costates ``p_0..p_K``."""
+                keep: bool = False, start: int = 0, grad: Optional[Tensor] = None):
+        """Backward sweep over steps ``start..start+len(caches)-1`` from the costate after
+        them: writes ``g_j = Σ_i (∂Φ_j/∂θ)^T p_{j+1}^i`` (unreduced) into ``grad`` (flat, new
+        if ``None``) and returns ``(grad, p_start, costates)``, the costates with ``keep``."""
         params = self.layout.split(theta)
-        grad = torch.empty_like(theta)
+        grad = torch.empty_like(theta) if grad is None else grad
         grad_views = self.layout.split(grad)
         h = self.profile.h
         p = p_final
         costates = [p]
-        for j in reversed(range(len(caches))):
-            p, g = self.solver.reverse(self.field, params[j], caches[j], p, self._in[j], h)
+        for j in reversed(range(start, start + len(caches))):
+            p, g = self.solver.reverse(self.field, params[j], caches[j - start], p, self._in[j], h)
             for view, value in zip(grad_views[j], g):
                 view.copy_(value)
             if keep:
@@ -140,8 +141,9 @@ class Forward:
     J: float
     mse: float
     states: list
-    caches: list
+    caches: list                     # caches of the steps from ``segments[-1]`` on
     terminal_grad: Optional[Tensor]  # ∇_x ℓ(x_K^i, y^i), unweighted
+    checkpoints: dict = dataclass_field(default_factory=dict)  # segment start -> state
 
 
 @dataclass
@@ -167,12 +169,16 @@ class Problem:
     ``x0`` holds the particles (rows), ``weights`` their masses ``ω_i`` (summing to 1
     over *all* shards), ``target`` the supervised targets (``None``: reconstruction).
     ``reduce`` sums a tensor over shards (identity in a single process); ``shard =
-    (start, total)`` says which rows of the whole data set ``x0`` holds.
+    (start, total)`` says which rows of the whole data set ``x0`` holds. With ``segment =
+    m`` the forward pass stores only every m-th state and the costate pass recomputes each
+    segment from it: memory ``O(K/m + m)`` states instead of ``O(K)`` for at most one extra
+    forward pass (``m = ⌈√K⌉`` minimises the memory).
     """
 
     def __init__(self, flow: Flow, x0: Tensor, lam: float, weights: Optional[Tensor] = None,
                  target: Optional[Tensor] = None, cost=None,
-                 reduce: Optional[Callable[[Tensor], Tensor]] = None, shard=None):
+                 reduce: Optional[Callable[[Tensor], Tensor]] = None, shard=None,
+                 segment: Optional[int] = None):
         self.flow, self.x0, self.lam = flow, x0, float(lam)
         self.weights = (torch.full((x0.shape[0],), 1.0 / x0.shape[0], dtype=x0.dtype,
                                    device=x0.device) if weights is None else weights)
@@ -180,6 +186,7 @@ class Problem:
         self.cost = SquaredError() if cost is None else cost
         self.reduce = _identity if reduce is None else reduce
         self.shard = (0, x0.shape[0]) if shard is None else shard
+        self.segment = segment
 
     @property
     def h(self) -> float:
@@ -195,25 +202,42 @@ class Problem:
         w = w / self.reduce(w.sum().reshape(1))[0]
         return Problem(self.flow, self.x0[local], self.lam, w,
                        None if self.target is self.x0 else self.target[local],
-                       self.cost, self.reduce, shard=(0, len(index)))
+                       self.cost, self.reduce, shard=(0, len(index)), segment=self.segment)
 
     def forward(self, theta: Tensor, keep: bool = True) -> "Forward":
         """Forward pass: ``J``, ``mse``, and with ``keep`` what :meth:`backward` needs."""
-        xK, states, caches = self.flow.forward(theta, self.x0, keep=keep)
+        checkpoints, x, start = {}, self.x0, 0
+        if keep and self.segment:
+            K, m = self.flow.profile.K, self.segment
+            for start in range(0, K - m, m):  # all segments but the last: keep their start
+                checkpoints[start] = x
+                x, _, _ = self.flow.forward(theta, x, start, start + m)
+            start += m if checkpoints else 0
+        xK, states, caches = self.flow.forward(theta, x, start, keep=keep)
         values, dl = self.cost(xK, self.target)
         terminal = float(self.reduce(self.weights.dot(values).reshape(1))[0])
         reg, _ = tikhonov(theta, self.lam, self.h)
         return Forward(theta, terminal + float(reg), terminal / self.flow.profile.d,
-                       states, caches, dl if keep else None)
+                       states if not checkpoints else [], caches, dl if keep else None,
+                       checkpoints)
 
     def backward(self, forward: "Forward", keep: bool = False) -> Sweep:
         """Costate pass after :meth:`forward`: ``∇_θ J`` and the PMP residual."""
-        p_final = forward.terminal_grad * (-self.weights)[:, None]
-        g, _, costates = self.flow.costate(forward.theta, forward.caches, p_final, keep=keep)
+        theta, K = forward.theta, self.flow.profile.K
+        p = forward.terminal_grad * (-self.weights)[:, None]
+        start = K - len(forward.caches)
+        g, p, costates = self.flow.costate(theta, forward.caches, p, keep=keep, start=start)
+        for start in sorted(forward.checkpoints, reverse=True):  # recompute, then reverse
+            stop = start + self.segment
+            _, _, caches = self.flow.forward(theta, forward.checkpoints[start], start, stop,
+                                             keep=True)
+            g, p, more = self.flow.costate(theta, caches, p, keep=keep, start=start, grad=g)
+            costates = more[:-1] + costates
         _, reg_grad = tikhonov(forward.theta, self.lam, self.h)
         grad = reg_grad - self.reduce(g)
-        return Sweep(theta=forward.theta, J=forward.J, mse=forward.mse, grad=grad, residual=float(grad.norm()),
-                     states=forward.states if keep else [], costates=costates if keep else [])
+        return Sweep(theta=theta, J=forward.J, mse=forward.mse, grad=grad,
+                     residual=float(grad.norm()), states=forward.states if keep else [],
+                     costates=costates if keep else [])
 
     def sweep(self, theta: Tensor, keep: bool = False) -> Sweep:
         """Forward states, costates and ``∇_θ J``; with ``keep`` all states and costates."""
@@ -230,8 +254,9 @@ class StreamedProblem:
     of ``shard[1]``) and are read one mini-batch at a time: stochastic approximation of
     μ_0 for data larger than memory. ``load`` turns rows into aligned tensors."""
 
-    def __init__(self, flow: Flow, rows, lam: float, load: Callable, reduce=None, shard=None):
-        self.flow, self.rows, self.lam, self.load = flow, rows, float(lam), load
+    def __init__(self, flow: Flow, rows, lam: float, load: Callable, reduce=None, shard=None,
+                 segment: Optional[int] = None):
+        self.flow, self.rows, self.lam, self.load, self.segment = flow, rows, float(lam), load, segment
         self.reduce = _identity if reduce is None else reduce
         self.shard = (0, len(rows)) if shard is None else shard
 
@@ -247,4 +272,5 @@ class StreamedProblem:
         local = torch.sort(local).values.numpy()  # sequential reads from disk
         x = self.load(self.rows[local])
         weights = torch.full((len(local),), 1.0 / len(index), dtype=x.dtype, device=x.device)
-        return Problem(self.flow, x, self.lam, weights, reduce=self.reduce, shard=(0, len(index)))
+        return Problem(self.flow, x, self.lam, weights, reduce=self.reduce, shard=(0, len(index)),
+                       segment=self.segment)
