@@ -35,9 +35,9 @@ class Activation:
 _aten = torch.ops.aten
 
 ACTIVATIONS = {
-    "tanh": Activation("tanh", lambda a: (lambda s: (s, s))(torch.tanh(a)),
-                       lambda g, s: _aten.tanh_backward(g, s)),
-    "relu": Activation("relu", lambda a: (lambda s: (s, s))(torch.relu(a)),
+    # fields pass a fresh pre-activation, so tanh and relu may overwrite it
+    "tanh": Activation("tanh", lambda a: (a.tanh_(), a), lambda g, s: _aten.tanh_backward(g, s)),
+    "relu": Activation("relu", lambda a: (a.relu_(), a),
                        lambda g, s: _aten.threshold_backward(g, s, 0)),
     "softplus": Activation("softplus", lambda a: (torch.nn.functional.softplus(a), a),
                            lambda g, a: _aten.softplus_backward(g, a, 1, 20)),
@@ -61,10 +61,11 @@ class Field:
     """Interface of a controlled field on active blocks.
 
     ``specs(w_in, w_out)`` lists the control tensors of one step (shape, fan-in) in flat
-    order; ``__call__(params, u) -> (F(u), cache)``; ``vjp(params, cache, c, scale) ->
-    (scale c·∂F/∂u, scale c·∂F/∂θ)`` with the parameter gradients in the order of ``specs``.
-    ``scale`` (the step size) is applied to parameter-sized tensors, never to ``N × w``
-    ones, which saves a full pass over the particles per step.
+    order; ``__call__(params, u) -> (F(u), cache)``; ``vjp(params, cache, c, scale, base)
+    -> (base + scale c·∂F/∂u, scale c·∂F/∂θ)`` with the parameter gradients in the order of
+    ``specs`` (``base = None`` adds nothing). ``scale`` (the step size) is applied to
+    parameter-sized tensors or as a GEMM's alpha, never in a pass over ``N × w`` blocks, and
+    ``base`` (the costate carried through the residual connection) is the GEMM's addend.
     """
 
     name: str = "field"
@@ -75,7 +76,7 @@ class Field:
     def __call__(self, params, u: Tensor):
         raise NotImplementedError
 
-    def vjp(self, params, cache, cot: Tensor, scale: float = 1.0):
+    def vjp(self, params, cache, cot: Tensor, scale: float = 1.0, base=None):
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -99,11 +100,12 @@ class Layer(Field):
         s, saved = self.activation.forward(torch.addmm(b, u, W.t()))
         return s, (u, saved)
 
-    def vjp(self, params, cache, cot, scale=1.0):
+    def vjp(self, params, cache, cot, scale=1.0, base=None):
         W, _ = params
         u, saved = cache
         g_a = self.activation.backward(cot, saved)
-        return g_a @ (W * scale), ((g_a.t() @ u).mul_(scale), g_a.sum(0).mul_(scale))
+        g_u = g_a @ (W * scale) if base is None else torch.addmm(base, g_a, W, alpha=scale)
+        return g_u, ((g_a.t() @ u).mul_(scale), g_a.sum(0).mul_(scale))
 
     def config(self):
         return {"field": self.name, "activation": self.activation.name}
@@ -127,11 +129,12 @@ class TwoLayer(Field):
         s, saved = self.activation.forward(torch.addmm(b, u, W.t()))
         return s @ A.t(), (u, s, saved)
 
-    def vjp(self, params, cache, cot, scale=1.0):
+    def vjp(self, params, cache, cot, scale=1.0, base=None):
         W, _, A = params
         u, s, saved = cache
         g_a = self.activation.backward(cot @ (A * scale), saved)
-        return g_a @ W, (g_a.t() @ u, g_a.sum(0), (cot.t() @ s).mul_(scale))
+        g_u = g_a @ W if base is None else torch.addmm(base, g_a, W)
+        return g_u, (g_a.t() @ u, g_a.sum(0), (cot.t() @ s).mul_(scale))
 
     def config(self):
         return {"field": self.name, "activation": self.activation.name,

@@ -227,14 +227,16 @@ class Problem:
         p = forward.terminal_grad * (-self.weights)[:, None]
         start = K - len(forward.caches)
         g, p, costates = self.flow.costate(theta, forward.caches, p, keep=keep, start=start)
+        if forward.checkpoints:
+            forward.caches = []  # the tape is consumed: free each segment once reversed
         for start in sorted(forward.checkpoints, reverse=True):  # recompute, then reverse
             stop = start + self.segment
-            _, _, caches = self.flow.forward(theta, forward.checkpoints[start], start, stop,
+            _, _, caches = self.flow.forward(theta, forward.checkpoints.pop(start), start, stop,
                                              keep=True)
             g, p, more = self.flow.costate(theta, caches, p, keep=keep, start=start, grad=g)
+            del caches
             costates = more[:-1] + costates
-        _, reg_grad = tikhonov(forward.theta, self.lam, self.h)
-        grad = reg_grad - self.reduce(g)
+        grad = self.reduce(g).neg_().add_(theta, alpha=self.lam * self.h)  # λhθ − g, in place
         return Sweep(theta=theta, J=forward.J, mse=forward.mse, grad=grad,
                      residual=float(grad.norm()), states=forward.states if keep else [],
                      costates=costates if keep else [])

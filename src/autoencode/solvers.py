@@ -81,6 +81,9 @@ class ExplicitRK:
         parameter-sized tensors only.
         """
         w_out = p_out.shape[-1]
+        if self.stages == 1:  # Euler: p = R_in(p') + G_0, the addition fused into the GEMM
+            return field.vjp(params, caches[0], p_out if self.b[0] == 1.0 else p_out * self.b[0],
+                             h, base=resize(p_out, w_in))
         p_in, grads = None, None
         g_u = [None] * self.stages
         for s in reversed(range(self.stages)):
@@ -89,8 +92,8 @@ class ExplicitRK:
                 if self.a[t][s]:
                     cot = _add_resized(cot, resize(g_u[t], w_out), self.a[t][s])
             g_u[s], g_params = field.vjp(params, caches[s], cot, h)
-            if p_in is None:  # G_s of a multi-stage scheme is read again by earlier stages
-                p_in = g_u[s] if self.stages == 1 else g_u[s].clone()
+            if p_in is None:  # G_s is read again by earlier stages: accumulate into a copy
+                p_in = g_u[s].clone()
             else:
                 p_in.add_(g_u[s])
             grads = g_params if grads is None else tuple(g.add_(q) for g, q in zip(grads, g_params))
