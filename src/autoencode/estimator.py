@@ -8,6 +8,7 @@ keeps the first ``k`` coordinates, so the aligned model is exactly ``k``-compone
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -192,7 +193,7 @@ class AutoencODE(TransformerMixin, BaseEstimator):
             cov += centred.T @ (centred * weights[i:i + chunk, None])
         _, vectors = np.linalg.eigh(cov)
         self.mean_ = self._tensor(mean)
-        self.rotation_ = self._tensor(np.ascontiguousarray(vectors[:, ::-1]))
+        self.rotation_ = self._tensor(vectors[:, ::-1].copy())  # copy: torch refuses negative strides
 
     # ----------------------------------------------------------------- training
     def fit(self, X, y=None, sample_weight=None, callback: Optional[Callable] = None,
@@ -430,10 +431,11 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         if self.pca_align:
             tensors["mean"] = self.mean_.cpu().contiguous()
             tensors["rotation"] = self.rotation_.cpu().contiguous()
+        blob = save_tensors(tensors)
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": self.get_params(deep=False),
                 "n_features_in": self.n_features_in_, "status": self.status_,
-                "history": self.history_}
-        atomic_write_bytes(base.with_suffix(".safetensors"), save_tensors(tensors))
+                "tensors_sha256": hashlib.sha256(blob).hexdigest(), "history": self.history_}
+        atomic_write_bytes(base.with_suffix(".safetensors"), blob)
         atomic_write_text(base.with_suffix(".json"), json.dumps(meta, indent=1, default=_jsonable))
 
     @classmethod
@@ -451,7 +453,7 @@ class AutoencODE(TransformerMixin, BaseEstimator):
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"model file {base.with_suffix('.json')} holds invalid "
                                  f"settings ({exc}); re-save the model") from None
-        tensors = _read_tensors(base.with_suffix(".safetensors"))
+        tensors = _read_tensors(base.with_suffix(".safetensors"), meta["tensors_sha256"])
         d = flow.profile.d
         expected = {"theta": (flow.layout.size,)}
         if model.pca_align:
@@ -508,7 +510,7 @@ def _read_meta(path: Path) -> dict:
     if meta.get("version") != FORMAT_VERSION:
         raise ModelFileError(f"model file {path} has format version {meta.get('version')!r}, "
                              f"this autoencode reads version {FORMAT_VERSION}; re-save the model")
-    for key, kind in (("params", dict), ("n_features_in", int)):
+    for key, kind in (("params", dict), ("n_features_in", int), ("tensors_sha256", str)):
         if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
             raise ModelFileError(f"model file {path}: key {key!r} missing or not a "
                                  f"{kind.__name__}; the file was modified")
@@ -517,7 +519,7 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
-def _read_tensors(path: Path) -> dict:
+def _read_tensors(path: Path, sha256: str) -> dict:
     from safetensors import SafetensorError
     from safetensors.torch import load as load_tensors
     try:
@@ -525,6 +527,10 @@ def _read_tensors(path: Path) -> dict:
     except FileNotFoundError:
         raise ModelFileError(f"model tensors {path} not found; it is written next to "
                              f"model.json by AutoencODE.save") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelFileError(f"model tensors {path} do not match the checksum in model.json: "
+                             f"the file is truncated, modified or from another save; re-save "
+                             f"the model")
     try:
         return load_tensors(data)
     except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
