@@ -343,7 +343,7 @@ def test_datasets(capsys):
         assert any(line.startswith(name + " ") for line in stdout.splitlines()), name
 
 
-@pytest.mark.parametrize("command", ["demo", "train", "evaluate", "plot", "datasets"])
+@pytest.mark.parametrize("command", ["demo", "train", "evaluate", "plot", "datasets", "study"])
 def test_help(capsys, command):
     code, stdout, _ = call(capsys, command, "--help")
     assert code == 0

@@ -257,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_wrap("Files are accepted too: .npy, .npz, .csv, MNIST IDX (.idx, -ubyte, "
                      "optionally .gz)."))
     datasets.set_defaults(func=_cmd_datasets)
+
+    # ---------------------------------------------------------------- study
+    from .studies import add_study_parser
+    add_study_parser(sub)
     return parser
 
 
@@ -435,7 +439,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise UsageError("a command is required: demo, train, evaluate, plot or datasets "
+            raise UsageError("a command is required: demo, train, evaluate, plot, datasets or study "
                              "(see 'autoencode --help')")
         return args.func(args)
     except SystemExit as exc:  # --help, --version
