@@ -3,6 +3,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+# OpenMP threads that spin while waiting are 10-100x slower when another process shares
+# the cores (see benchmarks/README.md); passive waiting costs little on an idle machine.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo test bench clean
 
