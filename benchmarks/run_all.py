@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402  (first: sets OMP_WAIT_POLICY before torch is loaded)
+import bench_distributed  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_optim  # noqa: E402
 import bench_quality  # noqa: E402
@@ -23,7 +24,9 @@ import bench_scaling  # noqa: E402
 import bench_speed  # noqa: E402
 from common import fmt, table  # noqa: E402
 
-MODULES = [bench_speed, bench_memory, bench_scaling, bench_optim, bench_quality]
+# Not here, run by hand: bench_soak.py (minutes) and gpu_check.py (needs a CUDA device).
+MODULES = [bench_speed, bench_memory, bench_scaling, bench_optim, bench_quality,
+           bench_distributed]
 
 
 def summary(results: list[dict]) -> dict:
@@ -68,6 +71,12 @@ def summary(results: list[dict]) -> dict:
                      d["ratio_to_pca"] <= 0.8])
         rows.append(["quality, digits k=8", "test MSE ÷ MLP (same widths, same sweeps)",
                      "< 1", d["ratio_to_mlp"], d["ratio_to_mlp"] < 1.0])
+    if "distributed" in data:
+        counts = data["distributed"]["counting"]["rows"]
+        ok = all(r["match"] and r["ranks_agree"] for r in counts)
+        rows.append(["distributed", "all-reduced floats per iteration = 1 + dim θ per sweep "
+                     "(+1 per extra E-MSA trial, +1 per mini-batch)", "exact",
+                     "matches" if ok else "differs", ok])
     return {"rows": rows, "markdown": table(["area", "measure", "target", "value", "met"], rows)}
 
 

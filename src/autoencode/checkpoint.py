@@ -71,8 +71,12 @@ def save_checkpoint(path, checkpoint: Checkpoint) -> None:
     if checkpoint.mean is not None:
         tensors["mean"] = checkpoint.mean.cpu().contiguous()
         tensors["rotation"] = checkpoint.rotation.cpu().contiguous()
+    # history as a float64 table (a JSON header would grow without bound: safetensors caps it)
+    columns = list(checkpoint.history[0]) if checkpoint.history else []
+    tensors["history"] = torch.tensor([[float(row[c]) for c in columns] for row in checkpoint.history],
+                                      dtype=torch.float64).reshape(len(checkpoint.history), len(columns))
     meta = {"format": FORMAT, "version": str(VERSION), "iteration": str(checkpoint.iteration),
-            "history": json.dumps(checkpoint.history),
+            "history_columns": json.dumps(columns),
             "params": json.dumps(_jsonable(checkpoint.params)),
             "fingerprint": checkpoint.fingerprint}
     atomic_write_bytes(path, save(tensors, metadata=meta))
@@ -96,10 +100,13 @@ def load_checkpoint(path) -> Checkpoint:
         raise ModelFileError(f"{path} is not an autoencode checkpoint of version {VERSION}")
     try:
         iteration = int(meta["iteration"])
-        history = json.loads(meta["history"])
+        columns = json.loads(meta["history_columns"])
+        table = tensors["history"].tolist()
+        history = [{c: int(v) if c == "iteration" else v for c, v in zip(columns, row)}
+                   for row in table]
         params = json.loads(meta["params"])
         fingerprint = str(meta["fingerprint"])
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"checkpoint {path} has damaged metadata ({exc}); delete it to "
                              f"start over") from None
     state = {k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")}
