@@ -23,6 +23,7 @@ class SquaredError:
         return (diff * diff).sum(-1), 2.0 * diff
 
 
-def tikhonov(theta: Tensor, lam: float, h: float) -> tuple[Tensor, Tensor]:
-    """Tikhonov term ``(λ/2) h |θ|²`` and its gradient ``λ h θ`` (θ flat over all steps)."""
-    return 0.5 * lam * h * theta.dot(theta), (lam * h) * theta
+def tikhonov(theta: Tensor, lam: float, h: float) -> Tensor:
+    """Tikhonov term ``(λ/2) h |θ|²`` (θ flat over all steps); its gradient ``λ h θ`` is
+    added in place by :meth:`autoencode.pmp.Problem.backward`."""
+    return 0.5 * lam * h * theta.dot(theta)

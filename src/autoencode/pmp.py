@@ -216,7 +216,7 @@ class Problem:
         xK, states, caches = self.flow.forward(theta, x, start, keep=keep)
         values, dl = self.cost(xK, self.target)
         terminal = float(self.reduce(self.weights.dot(values).reshape(1))[0])
-        reg, _ = tikhonov(theta, self.lam, self.h)
+        reg = tikhonov(theta, self.lam, self.h)
         return Forward(theta, terminal + float(reg), terminal / self.flow.profile.d,
                        states if not checkpoints else [], caches, dl if keep else None,
                        checkpoints)
