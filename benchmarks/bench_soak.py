@@ -188,7 +188,7 @@ def run(quick: bool, out: Path, iters: int | None = None) -> dict:
           f"{fmt(history_growth)} MiB per 1000 iterations by design (one record per "
           f"iteration){share}; the floor of the samples (transient peaks of about one sweep's "
           f"buffers removed) rises by {fmt(slope_floor)} MiB per 1000 iterations. Every "
-          f"checkpoint stores the whole history in its JSON header, so the file grows "
+          f"checkpoint stores the whole history (as a float64 table), so the file grows "
           f"linearly too ({fmt((r['final_checkpoint_bytes'] - first_ckpt) / max(1, iters - CHECKPOINT_EVERY))} "
           f"bytes per iteration)."]
     return {"name": NAME, "title": TITLE, "markdown": "\n".join(md),

@@ -23,6 +23,8 @@ from .errors import ConfigError
 from .io import atomic_write_bytes
 
 __all__ = [
+    "DPI",
+    "new_figure",
     "FIGURES",
     "caption",
     "controls_figure",
@@ -48,8 +50,9 @@ _METHOD_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 # Plumbing
 # --------------------------------------------------------------------------------------------
 
-def _figure(width: float, height: float):
-    """A standalone figure on the Agg canvas (no pyplot)."""
+def new_figure(width: float, height: float):
+    """A standalone figure on the Agg canvas (no pyplot state), shared by every figure of
+    the library."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -128,7 +131,7 @@ def training_figure(histories: dict, path) -> Path:
     ``histories`` maps a method name to its list of per-iteration dicts (keys ``J``,
     ``mse``, ``residual``, ``sweeps``, ``seconds``), the first one being the run's method.
     """
-    fig = _figure(10.5, 5.8)
+    fig = new_figure(10.5, 5.8)
     axes = fig.subplots(2, 3)
     quantities = (("J", "objective J"), ("mse", "MSE per component"),
                   ("residual", "PMP residual |∇θ H|"))
@@ -157,7 +160,7 @@ def training_figure(histories: dict, path) -> Path:
 def profile_figure(profile, path) -> Path:
     """The active width ``w_j`` against time ``t`` (a step function), phases shaded and the
     bottleneck (where the latent code is read) marked."""
-    fig = _figure(7.5, 3.9)
+    fig = new_figure(7.5, 3.9)
     ax = fig.subplots()
     _shade_phases(ax, profile, labels=True)
     times = np.asarray(profile.times())
@@ -200,7 +203,7 @@ def trajectories_figure(model, X, path, n_particles: Optional[int] = None, seed:
     j1 = profile.bottleneck_step + 1               # x_{j1} is the latent code
     axis = _coordinate_name(model)
     if 2 <= d <= 3:
-        fig = _figure(7.0, 6.0)
+        fig = new_figure(7.0, 6.0)
         ax = fig.add_subplot(projection="3d" if d == 3 else None)
         segments = (("encoder", 0, j0), ("bottleneck", j0, j1), ("decoder", j1, profile.K))
         start_cloud = model.trajectory(X[np.sort(rng.choice(len(X), min(len(X), 600),
@@ -228,7 +231,7 @@ def trajectories_figure(model, X, path, n_particles: Optional[int] = None, seed:
         return _save(fig, path)
     k = profile.k
     comps = sorted({c for c in (0, 1, k - 1, k, d - 1) if 0 <= c < d})[:5]
-    fig = _figure(8.0, 1.55 * len(comps) + 1.0)
+    fig = new_figure(8.0, 1.55 * len(comps) + 1.0)
     axes = np.atleast_1d(fig.subplots(len(comps), 1, sharex=True))
     step_widths = np.asarray(profile.step_widths)
     for ax, c in zip(axes, comps):
@@ -259,7 +262,7 @@ def latent_figure(model, X, path, y=None, label_name: str = "label") -> Path:
     given), or a histogram when ``k == 1``."""
     Z = model.transform(X)
     k = Z.shape[1]
-    fig = _figure(6.6, 5.2)
+    fig = new_figure(6.6, 5.2)
     ax = fig.subplots()
     y = None if y is None else np.asarray(y)
     discrete = y is not None and _is_discrete(y)
@@ -323,7 +326,7 @@ def reconstructions_figure(model, X, path, pca=None, scaler=None, n: int = 10) -
     unscale = (lambda a: a) if scaler is None else scaler.inverse_transform
     shown = [(name, unscale(a)) for name, a in rows]
     lo, hi = float(shown[0][1].min()), float(shown[0][1].max())
-    fig = _figure(0.95 * len(X) + 1.3, 1.05 * len(rows) + 0.6)
+    fig = new_figure(0.95 * len(X) + 1.3, 1.05 * len(rows) + 0.6)
     axes = np.atleast_2d(fig.subplots(len(rows), len(X)))
     for r, ((name, images), (_, scaled)) in enumerate(zip(shown, rows)):
         mse = float(np.mean((scaled - X) ** 2))
@@ -364,7 +367,7 @@ def controls_figure(model, path) -> Path:
     norms = model.flow_.layout.step_norms(theta).double().numpy()
     times = np.asarray(profile.times())
     rows = _row_norms(model)
-    fig = _figure(8.5, 6.2)
+    fig = new_figure(8.5, 6.2)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2.2))
     _shade_phases(top, profile, labels=True)
     top.stairs(norms, times, color="#333333", lw=1.8, baseline=None, label="|θ_j|")

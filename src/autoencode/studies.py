@@ -55,6 +55,7 @@ from .errors import ConfigError, DataError
 from .fields import make_field
 from .io import atomic_write_bytes, atomic_write_text
 from .methods import make_method
+from .plotting import DPI, new_figure
 from .methods.base import metrics_of
 from .pmp import Flow, Problem
 from .profile import WidthProfile, default_widths
@@ -928,25 +929,12 @@ def _time_limit_findings(result: dict) -> list:
 # Figures
 # --------------------------------------------------------------------------------------------
 
-_DPI = 90
 _METHOD_COLOURS = {"shooting": "#d62728", "emsa": "#1f77b4", "adam": "#2ca02c", "sgd": "#9467bd"}
-
-
-def _figure(width: float, height: float):
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - depends on the installation
-        raise ConfigError("drawing study figures needs matplotlib; install it with "
-                          "pip install 'autoencode[plot]'") from None
-    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
 
 
@@ -1006,7 +994,7 @@ def _tikhonov_figures(result: dict) -> list:
     figures = []
 
     # training curves
-    fig = _figure(4.2 * len(methods) + 1.2, 6.4)
+    fig = new_figure(4.2 * len(methods) + 1.2, 6.4)
     axes = fig.subplots(2, len(methods), squeeze=False)
     for col, method in enumerate(methods):
         for hist in result["histories"]:
@@ -1037,7 +1025,7 @@ def _tikhonov_figures(result: dict) -> list:
                     "tolerance."))
 
     # Hessian spectrum extremes
-    fig = _figure(10.5, 4.2)
+    fig = new_figure(10.5, 4.2)
     left, right = fig.subplots(1, 2)
     lam_h = {r["lam"]: r["lam_h"] for r in rows}
     xs = np.array(lambdas)
@@ -1079,7 +1067,7 @@ def _tikhonov_figures(result: dict) -> list:
                     f"eigenvalues lie in (0, 2λh)."))
 
     # distinct solutions
-    fig = _figure(7.5, 4.0)
+    fig = new_figure(7.5, 4.0)
     ax = fig.subplots()
     for i, method in enumerate(methods):
         c = _colour(method, i)
@@ -1103,7 +1091,7 @@ def _tikhonov_figures(result: dict) -> list:
                     f"bound on the number of distinct solutions reached."))
 
     # convexity radius
-    fig = _figure(10.0, 4.2)
+    fig = new_figure(10.0, 4.2)
     ax = fig.subplots()
     for i, method in enumerate(methods):
         group = [r for r in rows if r["method"] == method and r["reason"] != "diverged"]
@@ -1141,7 +1129,7 @@ def _tikhonov_figures(result: dict) -> list:
                     f"segment. Runs that diverged are left out."))
 
     # outcomes
-    fig = _figure(11.0, 4.0)
+    fig = new_figure(11.0, 4.0)
     axes = fig.subplots(1, 3)
     for i, method in enumerate(methods):
         c = _colour(method, i)
@@ -1180,7 +1168,7 @@ def _tikhonov_figures(result: dict) -> list:
     panels = [(f"λ = {lam:g}", _map_array(maps[_lam_key(lam)][method])) for lam in lambdas
               if method in maps.get(_lam_key(lam), {})]
     if panels:
-        fig = _figure(min(2.1 * len(panels) + 1.6, 18.0), 4.8)
+        fig = new_figure(min(2.1 * len(panels) + 1.6, 18.0), 4.8)
         _draw_maps(fig, panels, result["control_maps"]["T"],
                    f"Controls θ(t) of {method} (seed {seeds[0]}), low to high λ")
         figures.append(("control_maps", fig,
@@ -1195,7 +1183,7 @@ def _mean_field_figures(result: dict) -> list:
     rows, summary, fits = result["rows"], result["summary"], result["fits"]
     Ns = np.array([s["N"] for s in summary], dtype=float)
     figures = []
-    fig = _figure(11.0, 4.3)
+    fig = new_figure(11.0, 4.3)
     left, right = fig.subplots(1, 2)
     pos = [r for r in rows if r["gap"] > 0]
     neg = [r for r in rows if r["gap"] <= 0]
@@ -1236,7 +1224,7 @@ def _mean_field_figures(result: dict) -> list:
                     "against the number of training samples N, log-log, per seed and the mean "
                     "over seeds, with power-law fits. Right: training and test MSE."))
 
-    fig = _figure(7.5, 4.3)
+    fig = new_figure(7.5, 4.3)
     ax = fig.subplots()
     for seed in result["settings"]["seeds"]:
         group = [r for r in rows if r["seed"] == seed and r["N"] != Ns[-1]]
@@ -1270,7 +1258,7 @@ def _time_limit_figures(result: dict) -> list:
     Ks = np.array([s["K"] for s in summary], dtype=float)
     hs = np.array([s["h"] for s in summary], dtype=float)
 
-    fig = _figure(11.0, 4.3)
+    fig = new_figure(11.0, 4.3)
     left, right = fig.subplots(1, 2)
     for r in result["rows"]:
         left.scatter(r["K"], r["J"], color="#1f77b4", s=12, alpha=0.5)
@@ -1312,7 +1300,7 @@ def _time_limit_figures(result: dict) -> list:
                     "consecutive grids against h, log-log, with fitted rates; at the initial "
                     "control the difference is the Euler discretisation error alone."))
 
-    fig = _figure(11.0, 4.3)
+    fig = new_figure(11.0, 4.3)
     left, right = fig.subplots(1, 2)
     for key, fieldname, colour, name in (
             ("control_distance_to_next", "control_distance_to_next", "#1f77b4",
@@ -1354,7 +1342,7 @@ def _time_limit_figures(result: dict) -> list:
 
     maps = result["control_maps"]["maps"]
     panels = [(f"K = {K}", _map_array(array)) for K, array in maps.items()]
-    fig = _figure(min(2.3 * len(panels) + 1.6, 18.0), 4.2)
+    fig = new_figure(min(2.3 * len(panels) + 1.6, 18.0), 4.2)
     _draw_maps(fig, panels, T, f"Controls θ(t) as K grows (seed {settings['seeds'][0]})")
     figures.append(("control_maps", fig,
                     "Heat maps of the trained controls for each K: the norm of the row of "
