@@ -79,10 +79,6 @@ class Field:
     def vjp(self, params, cache, cot: Tensor, scale: float = 1.0, base=None):
         raise NotImplementedError
 
-    def config(self) -> dict:
-        """JSON-serialisable description (used by save/load)."""
-        raise NotImplementedError
-
 
 class Layer(Field):
     """Single-layer field ``F(x) = σ(W x + b)`` (the NeurODE / ResNet layer)."""
@@ -106,9 +102,6 @@ class Layer(Field):
         g_a = self.activation.backward(cot, saved)
         g_u = g_a @ (W * scale) if base is None else torch.addmm(base, g_a, W, alpha=scale)
         return g_u, ((g_a.t() @ u).mul_(scale), g_a.sum(0).mul_(scale))
-
-    def config(self):
-        return {"field": self.name, "activation": self.activation.name}
 
 
 class TwoLayer(Field):
@@ -135,10 +128,6 @@ class TwoLayer(Field):
         g_a = self.activation.backward(cot @ (A * scale), saved)
         g_u = g_a @ W if base is None else torch.addmm(base, g_a, W)
         return g_u, (g_a.t() @ u, g_a.sum(0), (cot.t() @ s).mul_(scale))
-
-    def config(self):
-        return {"field": self.name, "activation": self.activation.name,
-                "inner_width": self.inner_width}
 
 
 def make_field(field: str | Field = "layer", activation: str = "tanh",

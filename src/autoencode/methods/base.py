@@ -77,7 +77,3 @@ class Method:
 
     def update(self, problem: Problem, state: dict):
         raise NotImplementedError
-
-    def config(self) -> dict:
-        """Hyperparameters (JSON-serialisable), as passed to ``__init__``."""
-        return dict(vars(self))
