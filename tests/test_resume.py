@@ -93,3 +93,12 @@ def test_workers_two_equal_one(tmp_path):
     a = AutoencODE.load(one / "model").get_controls()
     b = AutoencODE.load(two / "model").get_controls()
     assert np.abs(a - b).max() < 1e-9
+
+
+def test_resume_after_kill_between_the_final_renames(tmp_path, reference):
+    """A kill after the old run was moved aside but before the new one was moved in."""
+    out = tmp_path / "run"
+    assert cli_train(out, "--iters", 25, "--checkpoint-every", 5) == 0
+    out.rename(tmp_path / ".run.old-4242")  # what commit() does first
+    assert cli_train(out, "--iters", 40, "--checkpoint-every", 5, "--resume") == 0
+    assert np.array_equal(AutoencODE.load(out / "model").get_controls(), reference)

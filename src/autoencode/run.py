@@ -299,6 +299,15 @@ def check_out(out, replace: bool = False) -> None:
                           f"another --out or delete that directory")
 
 
+def _recover_replaced(out: Path) -> None:
+    """Undo a replacement interrupted between its two renames (:meth:`_Staging.commit`
+    moves the previous run aside to ``.NAME.old-PID`` before moving the new one in)."""
+    for old in sorted(out.parent.glob(f".{out.name}.old-*")):
+        if (old / CHECKPOINT).is_file():
+            os.rename(old, out)
+            return
+
+
 class _Staging:
     """A hidden temporary sibling of ``out`` that becomes ``out`` on :meth:`commit`."""
 
@@ -417,6 +426,8 @@ def train(config: dict, out, *, verbose: bool = True, replace: bool = False,
 
     out = Path(out)
     checkpoint = out / CHECKPOINT
+    if resume and not out.exists():
+        _recover_replaced(out)
     if resume:
         if not checkpoint.is_file():
             raise RunDirError(f"--resume: {str(out)!r} holds no {CHECKPOINT}; start the run "
