@@ -951,6 +951,25 @@ def _lam_colours(lambdas):
     return {lam: cmap(0.9 * (np.log10(lam) - logs.min()) / span) for lam in lambdas}
 
 
+
+def _fit_line(ax, x, fit: dict, variable: str, label: str = "fit", **style) -> None:
+    """Draw the fitted power law ``c x^rate`` (when the fit exists)."""
+    if math.isfinite(fit["rate"]):
+        ax.plot(x, fit["constant"] * x ** fit["rate"],
+                label=f"{label}: {variable}^{fit['rate']:.2f}", **style)
+
+
+def _log_axes(ax, xlabel: str, ylabel: str, title: Optional[str] = None) -> None:
+    """Log-log axes with labels, grid and legend."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+
 def _positive(values):
     v = np.asarray([np.nan if x is None else x for x in values], dtype=float)
     return np.where(v > 0, v, np.nan)
@@ -1196,27 +1215,14 @@ def _mean_field_figures(result: dict) -> list:
     all_positive = all(s["gap_mean"] > 0 for s in summary)
     for key, colour, name in (("gap", "#d62728", "fit to mean gap"),
                               ("abs_gap", "#ff7f0e", "fit to mean |gap|")):
-        fit = fits[key]
-        if math.isfinite(fit["rate"]) and (key != "gap" or all_positive):
-            left.plot(Ns, fit["constant"] * Ns ** fit["rate"], color=colour, ls="--", lw=1,
-                      label=f"{name}: N^{fit['rate']:.2f}")
-    left.set_xscale("log")
-    left.set_yscale("log")
-    left.set_xlabel("training samples N")
-    left.set_ylabel("test MSE − training MSE")
-    left.set_title("Generalisation gap", fontsize=10)
-    left.grid(True, alpha=0.3, which="both")
-    left.legend(fontsize=8)
+        if key != "gap" or all_positive:
+            _fit_line(left, Ns, fits[key], "N", name, color=colour, ls="--", lw=1)
+    _log_axes(left, "training samples N", "test MSE − training MSE", "Generalisation gap")
     right.plot(Ns, [s["mse"] for s in summary], marker="o", color="#2ca02c", label="training MSE")
     right.plot(Ns, [s["mse_test"] for s in summary], marker="s", color="#9467bd",
                label="test MSE (fresh samples)")
-    right.set_xscale("log")
-    right.set_yscale("log")
-    right.set_xlabel("training samples N")
-    right.set_ylabel("MSE per component (mean over seeds)")
-    right.set_title("Training and test error", fontsize=10)
-    right.grid(True, alpha=0.3, which="both")
-    right.legend(fontsize=8)
+    _log_axes(right, "training samples N", "MSE per component (mean over seeds)",
+              "Training and test error")
     fig.suptitle(f"Mean-field limit on {result['data']['name']} (λ = "
                  f"{result['settings']['lam']:g}, {result['settings']['method']})", fontsize=11)
     figures.append(("generalisation_gap", fig,
@@ -1234,16 +1240,8 @@ def _mean_field_figures(result: dict) -> list:
             marker="o", lw=1.6, label=f"to N = {int(Ns[-1])} (mean; thin: seeds)")
     ax.plot(Ns[:-1], _positive([s["distance_to_next"] for s in summary[:-1]]), color="#d62728",
             marker="s", lw=1.2, label="to the next N of the grid (mean)")
-    fit = fits["distance_to_largest"]
-    if math.isfinite(fit["rate"]):
-        ax.plot(Ns[:-1], fit["constant"] * Ns[:-1] ** fit["rate"], color="#555555", ls="--",
-                label=f"fit: N^{fit['rate']:.2f}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training samples N")
-    ax.set_ylabel("relative distance between trained controls")
-    ax.grid(True, alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    _fit_line(ax, Ns[:-1], fits["distance_to_largest"], "N", color="#555555", ls="--")
+    _log_axes(ax, "training samples N", "relative distance between trained controls")
     ax.set_title("Convergence of the trained control as N grows", fontsize=11)
     figures.append(("control_convergence", fig,
                     "Relative distance |θ_N − θ_N'| / max(|θ_N|, |θ_N'|) between the controls "
@@ -1281,17 +1279,9 @@ def _time_limit_figures(result: dict) -> list:
         fieldname = "J_difference_to_next" if key == "J_difference" else "J_initial_difference_to_next"
         right.plot(hs[:-1], _positive([s[fieldname] for s in summary[:-1]]), color=colour,
                    marker="o", label=name)
-        fit = fits[key]
-        if math.isfinite(fit["rate"]):
-            right.plot(hs[:-1], fit["constant"] * hs[:-1] ** fit["rate"], color=colour, ls=":",
-                       label=f"fit: h^{fit['rate']:.2f}")
-    right.set_xscale("log")
-    right.set_yscale("log")
-    right.set_xlabel("step size h = T/K")
-    right.set_ylabel("difference between consecutive grids")
-    right.set_title("Convergence of the objective", fontsize=10)
-    right.grid(True, alpha=0.3, which="both")
-    right.legend(fontsize=8)
+        _fit_line(right, hs[:-1], fits[key], "h", color=colour, ls=":")
+    _log_axes(right, "step size h = T/K", "difference between consecutive grids",
+              "Convergence of the objective")
     fig.suptitle(f"Time-continuum limit on {result['data']['name']} (T = {settings['T']:g}, "
                  f"λ = {settings['lam']:g}, {settings['method']})", fontsize=11)
     figures.append(("objective_convergence", fig,
@@ -1309,17 +1299,9 @@ def _time_limit_figures(result: dict) -> list:
              f"to the finest grid (K = {int(Ks[-1])})")):
         left.plot(hs[:-1], _positive([s[fieldname] for s in summary[:-1]]), color=colour,
                   marker="o", label=name)
-        fit = fits[key]
-        if math.isfinite(fit["rate"]):
-            left.plot(hs[:-1], fit["constant"] * hs[:-1] ** fit["rate"], color=colour, ls=":",
-                      label=f"fit: h^{fit['rate']:.2f}")
-    left.set_xscale("log")
-    left.set_yscale("log")
-    left.set_xlabel("step size h = T/K")
-    left.set_ylabel("relative L²(0,T) distance of controls")
-    left.set_title("Convergence of θ(t)", fontsize=10)
-    left.grid(True, alpha=0.3, which="both")
-    left.legend(fontsize=8)
+        _fit_line(left, hs[:-1], fits[key], "h", color=colour, ls=":")
+    _log_axes(left, "step size h = T/K", "relative L²(0,T) distance of controls",
+              "Convergence of θ(t)")
     from matplotlib import colormaps
     cmap = colormaps["viridis"]
     T = result["control_maps"]["T"]
