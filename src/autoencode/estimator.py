@@ -25,7 +25,7 @@ from .data import is_memory_mapped, validate_matrix
 from .distributed import current_shard, is_writer
 from .errors import ConfigError, DataError, DivergenceWarning, ModelFileError
 from .fields import make_field
-from .io import atomic_write_bytes, atomic_write_text
+from .io import atomic_write_bytes, atomic_write_text, read_json_object
 from .methods import make_method
 from .methods.base import metrics_of
 from .pmp import Flow, Problem, StreamedProblem
@@ -492,19 +492,9 @@ def _jsonable(value):
 
 
 def _read_meta(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelFileError(f"model file {path} not found; pass the path given to save() "
-                             f"or a run directory's model.json") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc}") from None
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"model file {path} is not valid JSON ({exc.msg} at line "
-                             f"{exc.lineno}); it is truncated or not an autoencode model") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    meta = read_json_object(path, "model file", ModelFileError,
+                            "pass the path given to save() or a run directory's model.json")
+    if meta.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not an autoencode model (format field missing or "
                              f"not {FORMAT!r}); pass a model.json written by AutoencODE.save")
     if meta.get("version") != FORMAT_VERSION:

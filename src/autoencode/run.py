@@ -34,7 +34,7 @@ import numpy as np
 
 from . import data as data_module
 from .errors import AutoencodeError, DataError, DivergenceWarning
-from .io import atomic_write_text
+from .io import atomic_write_text, read_json_object
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -96,22 +96,9 @@ def write_json(path, obj) -> None:
 
 def read_json(path, what: str) -> dict:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunDirError(f"{what} {str(path)!r} not found; is {str(path.parent)!r} a run "
-                          f"directory written by 'autoencode train' or 'autoencode demo'?") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"cannot read {what} {str(path)!r}: {exc}") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunDirError(f"{what} {str(path)!r} is not valid JSON ({exc.msg} at line "
-                          f"{exc.lineno}); the file is truncated or was modified") from None
-    if not isinstance(obj, dict):
-        raise RunDirError(f"{what} {str(path)!r} holds a {type(obj).__name__}, expected a JSON "
-                          f"object; the file was modified")
-    return obj
+    return read_json_object(path, what, RunDirError,
+                            f"is {str(path.parent)!r} a run directory written by 'autoencode "
+                            f"train' or 'autoencode demo'?")
 
 
 def write_history(path, histories: dict) -> None:
