@@ -17,14 +17,7 @@ from autoencode.profile import WidthProfile
 from autoencode.solvers import get_solver
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These problems are tiny: one torch thread is fastest, and far faster than two
-    threads on a loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_problem(widths=(4, 2, 4), steps=2, solver="euler", field="layer", lam=1e-2,

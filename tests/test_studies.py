@@ -16,14 +16,7 @@ from autoencode.studies import (STUDIES, _flow, _initial, _prolong, add_study_pa
 from autoencode.pmp import Problem
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These problems are tiny: one torch thread is fastest, and far faster than two
-    threads on a loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {
     "tikhonov": ["--data", "s-curve", "--n", "40", "--lambdas", "1e-3,100", "--seeds", "0,1",
